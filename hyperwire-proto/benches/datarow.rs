@@ -1,0 +1,121 @@
+//! Decoding 1,000,000 DataRows (int8, text, float8) through `Protocol::poll_event`,
+//! beside postgres-protocol's `Message::parse` on the same bytes.
+//!
+//! Run: `cargo bench -p hyperwire-proto --bench datarow`. Criterion reports time per
+//! iteration (divide by 1,000,000 for ns/row) and throughput in bytes/s.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use bytes::BytesMut;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use hyperwire_proto::{Event, Protocol, Settings};
+
+const ROWS: usize = 1_000_000;
+
+fn msg(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// The result of `SELECT i::int8, ('row'||i)::text, (i*0.5)::float8` in binary format.
+fn rows() -> Vec<u8> {
+    let mut out = Vec::with_capacity(ROWS * 48);
+    let mut body = Vec::new();
+    for i in 0..ROWS {
+        body.clear();
+        body.extend_from_slice(&3u16.to_be_bytes());
+        body.extend_from_slice(&8i32.to_be_bytes());
+        body.extend_from_slice(&(i as i64).to_be_bytes());
+        let text = format!("row{i}");
+        body.extend_from_slice(&(text.len() as i32).to_be_bytes());
+        body.extend_from_slice(text.as_bytes());
+        body.extend_from_slice(&8i32.to_be_bytes());
+        body.extend_from_slice(&(i as f64 * 0.5).to_be_bytes());
+        msg(&mut out, b'D', &body);
+    }
+    out
+}
+
+fn ready_machine() -> Protocol {
+    let mut p = Protocol::new(Settings::new("bench"));
+    let n = p.pending_send().len();
+    p.advance_send(n);
+    let mut startup = Vec::new();
+    msg(&mut startup, b'R', &0i32.to_be_bytes());
+    msg(&mut startup, b'Z', b"I");
+    p.receive(&startup);
+    while p.poll_event().is_some() {}
+    p.request()
+        .bind("", "", &[], &[], &[hyperwire_proto::Format::Binary])
+        .execute("", 0)
+        .finish()
+        .unwrap();
+    let _ = p.poll_event();
+    p
+}
+
+fn bench(c: &mut Criterion) {
+    let data = rows();
+    let mut group = c.benchmark_group("datarow_1m");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(data.len() as u64));
+
+    group.bench_function("hyperwire_poll_event", |b| {
+        b.iter_batched(
+            || {
+                let mut p = ready_machine();
+                p.receive(&data);
+                p
+            },
+            |mut p| {
+                let mut sum = 0usize;
+                let mut rows = 0usize;
+                while let Some(ev) = p.poll_event() {
+                    if let Event::DataRow { row, .. } = ev {
+                        for col in row.columns() {
+                            sum += col.map_or(0, <[u8]>::len);
+                        }
+                        rows += 1;
+                    }
+                }
+                assert_eq!(rows, ROWS);
+                black_box(sum)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    group.bench_function("postgres_protocol_parse", |b| {
+        use fallible_iterator::FallibleIterator;
+        use postgres_protocol::message::backend::Message;
+        b.iter_batched(
+            || BytesMut::from(&data[..]),
+            |mut buf| {
+                let mut sum = 0usize;
+                let mut rows = 0usize;
+                while let Some(m) = Message::parse(&mut buf).unwrap() {
+                    if let Message::DataRow(body) = m {
+                        let bytes = body.buffer();
+                        let mut ranges = body.ranges();
+                        while let Some(r) = ranges.next().unwrap() {
+                            sum += r.map_or(0, |r| bytes[r].len());
+                        }
+                        rows += 1;
+                    }
+                }
+                assert_eq!(rows, ROWS);
+                black_box(sum)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,391 @@
+//! Matching server messages to pending requests once the startup is over.
+//!
+//! The rules: asynchronous messages (ParameterStatus, NoticeResponse,
+//! NotificationResponse) never touch a request; every other message must fit the
+//! step at the front of the pipeline, or the connection is desynchronized.
+
+use alloc::sync::Arc;
+
+use crate::codec::{frontend, BackendMessage, ErrorFields, ProtocolVersion};
+use crate::error::{ClosedReason, DesyncReason, Error, ProtocolError, UsageError};
+use crate::machine::event::{Event, RequestId, ResultFormats};
+use crate::machine::pipeline::StepKind;
+use crate::machine::{Action, CopyState, Core, Phase};
+use crate::server_error::ServerError;
+
+impl Core {
+    /// Records the first fatal error; it is reported once and returned forever after.
+    pub(super) fn fail(&mut self, e: Error) {
+        if self.fatal.is_none() {
+            self.fatal = Some(e);
+        }
+    }
+
+    pub(super) fn check_fatal(&self) -> Result<(), Error> {
+        match &self.fatal {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a new request may be queued now.
+    pub(super) fn check_can_send(&self) -> Result<(), Error> {
+        self.check_fatal()?;
+        match self.phase {
+            Phase::Ready => {}
+            Phase::Terminated => return Err(Error::Terminated),
+            _ => return Err(UsageError::NotReady.into()),
+        }
+        if matches!(self.copy, CopyState::In { .. }) {
+            return Err(UsageError::CopyInProgress.into());
+        }
+        Ok(())
+    }
+
+    pub(super) fn handle(&mut self, msg: &BackendMessage<'_>) -> Action {
+        self.received_any = true;
+        let result = match self.phase {
+            Phase::Ready => self.handle_ready(msg),
+            // After Terminate nothing matters any more.
+            Phase::Terminated => Ok(Action::Absorb),
+            _ => self.handle_startup(msg),
+        };
+        result.unwrap_or_else(|e| {
+            self.fail(e);
+            Action::Absorb
+        })
+    }
+
+    pub(super) fn on_eof(&mut self, partial: bool) {
+        if self.phase == Phase::Terminated {
+            self.fail(Error::Terminated);
+            self.fatal_reported = true;
+            return;
+        }
+        if partial {
+            self.fail(Error::Closed(ClosedReason::MidMessage));
+        } else if self.phase != Phase::Ready {
+            // hyperd closes the socket without a word on a 3.2 StartupMessage.
+            if self.phase == Phase::Authenticating
+                && !self.received_any
+                && self.version > ProtocolVersion::V3_0
+                && self.settings.min_protocol <= ProtocolVersion::V3_0
+            {
+                self.retry_protocol = Some(ProtocolVersion::V3_0);
+            }
+            self.on_eof_startup();
+        } else if !self.pipeline.is_empty() || self.copy != CopyState::None {
+            self.fail(Error::Closed(ClosedReason::WithPendingRequests));
+        } else {
+            self.fail(Error::Closed(ClosedReason::Idle));
+        }
+    }
+
+    fn desync(&self, msg: &BackendMessage<'_>, expected: &'static str) -> Error {
+        Error::Desynchronized(DesyncReason::UnexpectedMessage {
+            message: msg.name(),
+            expected,
+        })
+    }
+
+    /// Queues an event unless its request was abandoned.
+    fn emit(&mut self, ev: Event<'static>, request: RequestId) {
+        if !self.pipeline.is_abandoned(request) {
+            self.queued.push_back(ev);
+        }
+    }
+
+    /// Reports the current message for `request`, or drains it if abandoned.
+    #[inline]
+    fn report(&mut self, request: RequestId) -> Result<Action, Error> {
+        if !self.pipeline.is_abandoned(request) {
+            return Ok(Action::Forward(Some(request)));
+        }
+        self.pipeline.drained += 1;
+        if self.pipeline.drained > self.settings.drain_budget {
+            return Err(Error::Desynchronized(DesyncReason::DrainBudgetExhausted {
+                budget: self.settings.drain_budget,
+            }));
+        }
+        Ok(Action::Absorb)
+    }
+
+    /// Pops the front step; `Done` follows if it was its request's last.
+    fn finish_step(&mut self) {
+        if let Some((step, abandoned)) = self.pop_step() {
+            if step.last && !abandoned {
+                self.queued.push_back(Event::Done {
+                    request: step.request,
+                });
+            }
+        }
+    }
+
+    /// Pops the front step, telling whether its request was abandoned (popping the
+    /// last step forgets that).
+    fn pop_step(&mut self) -> Option<(crate::machine::pipeline::Step, bool)> {
+        let abandoned = self.pipeline.is_abandoned(self.pipeline.front()?.request);
+        self.pipeline.pop().map(|s| (s, abandoned))
+    }
+
+    fn complete(&mut self, ev: Event<'static>, request: RequestId) -> Result<Action, Error> {
+        self.emit(ev, request);
+        self.finish_step();
+        Ok(Action::Absorb)
+    }
+
+    fn use_formats(&mut self, formats: &Arc<ResultFormats>) {
+        if !Arc::ptr_eq(&self.current_formats, formats) {
+            self.current_formats = Arc::clone(formats);
+        }
+    }
+
+    /// After an error in an extended batch the server ignores everything up to the
+    /// Sync: report those requests as skipped, without waiting for anything.
+    pub(super) fn skip_discarded(&mut self) {
+        while self.pipeline.discarding {
+            match self.pipeline.front() {
+                Some(step) if step.kind != StepKind::Sync => {}
+                _ => return,
+            }
+            let Some((step, abandoned)) = self.pop_step() else {
+                return;
+            };
+            let request = step.request;
+            if self.failed_request != Some(request) && self.skipped_request != Some(request) {
+                self.skipped_request = Some(request);
+                if !abandoned {
+                    self.queued.push_back(Event::Skipped { request });
+                }
+            }
+            if step.last && !abandoned {
+                self.queued.push_back(Event::Done { request });
+            }
+        }
+    }
+
+    fn handle_ready(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+        match msg {
+            BackendMessage::ParameterStatus { name, value } => {
+                self.set_parameter(name, value);
+                return Ok(Action::Forward(None));
+            }
+            BackendMessage::NoticeResponse(_) | BackendMessage::NotificationResponse { .. } => {
+                return Ok(Action::Forward(None));
+            }
+            _ => {}
+        }
+        match self.copy {
+            CopyState::None => {}
+            CopyState::Out { request } => match msg {
+                BackendMessage::CopyData(_) => return self.report(request),
+                BackendMessage::CopyDone => {
+                    self.copy = CopyState::None;
+                    self.emit(Event::CopyDone { request }, request);
+                    return Ok(Action::Absorb);
+                }
+                BackendMessage::ErrorResponse(_) => self.copy = CopyState::None,
+                _ => return Err(self.desync(msg, "CopyData or CopyDone")),
+            },
+            CopyState::In { .. } | CopyState::InFinished => match msg {
+                BackendMessage::ErrorResponse(_) => {
+                    self.copy = CopyState::None;
+                    self.pay_owed_sync();
+                }
+                BackendMessage::CommandComplete(_) if self.copy == CopyState::InFinished => {
+                    self.copy = CopyState::None;
+                }
+                _ => return Err(self.desync(msg, "the end of COPY FROM STDIN")),
+            },
+        }
+        let Some(step) = self.pipeline.front() else {
+            return match msg {
+                BackendMessage::ErrorResponse(fields) => {
+                    Err(Error::Server(ServerError::from_fields(fields)))
+                }
+                _ => Err(self.desync(msg, "nothing (no request is pending)")),
+            };
+        };
+        let request = step.request;
+        let progress = self.pipeline.step_progress;
+        match (&step.kind, msg) {
+            (_, BackendMessage::ErrorResponse(fields)) => {
+                let is_extended =
+                    !matches!(step.kind, StepKind::SimpleQuery { .. } | StepKind::Sync);
+                self.on_server_error(fields, request, is_extended)
+            }
+            (_, BackendMessage::CopyBothResponse(_)) => Err(ProtocolError::Unexpected {
+                message: "CopyBothResponse",
+                state: "running a query (replication is not supported)",
+            }
+            .into()),
+            (StepKind::SimpleQuery { formats }, BackendMessage::RowDescription(_)) => {
+                let formats = Arc::clone(formats);
+                self.use_formats(&formats);
+                self.pipeline.step_progress = true;
+                self.report(request)
+            }
+            (StepKind::SimpleQuery { .. }, BackendMessage::DataRow(_)) if progress => {
+                self.report(request)
+            }
+            (StepKind::SimpleQuery { .. }, BackendMessage::CommandComplete(_)) => {
+                self.pipeline.step_progress = false;
+                self.report(request)
+            }
+            (StepKind::SimpleQuery { .. }, BackendMessage::EmptyQueryResponse) => {
+                self.emit(Event::EmptyQuery { request }, request);
+                Ok(Action::Absorb)
+            }
+            (StepKind::SimpleQuery { .. }, BackendMessage::CopyInResponse(_)) => {
+                self.start_copy_in(request, false)
+            }
+            (
+                StepKind::SimpleQuery { .. } | StepKind::Execute { .. },
+                BackendMessage::CopyOutResponse(_),
+            ) => {
+                self.copy = CopyState::Out { request };
+                self.report(request)
+            }
+            (
+                StepKind::SimpleQuery { .. } | StepKind::Sync,
+                BackendMessage::ReadyForQuery(status),
+            ) => {
+                self.txn = *status;
+                self.pipeline.discarding = false;
+                self.failed_request = None;
+                self.skipped_request = None;
+                self.emit(
+                    Event::ReadyForQuery {
+                        request,
+                        status: *status,
+                    },
+                    request,
+                );
+                self.finish_step();
+                Ok(Action::Absorb)
+            }
+            (StepKind::Parse, BackendMessage::ParseComplete) => {
+                self.complete(Event::ParseComplete { request }, request)
+            }
+            (StepKind::Bind, BackendMessage::BindComplete) => {
+                self.complete(Event::BindComplete { request }, request)
+            }
+            (StepKind::Close, BackendMessage::CloseComplete) => {
+                self.complete(Event::CloseComplete { request }, request)
+            }
+            (StepKind::DescribeStatement, BackendMessage::ParameterDescription(_)) if !progress => {
+                self.pipeline.step_progress = true;
+                self.report(request)
+            }
+            (StepKind::DescribeStatement, BackendMessage::RowDescription(_)) if progress => {
+                // A statement has no result formats yet; they are chosen at Bind.
+                let formats = Arc::new(ResultFormats::All(self.session_format));
+                self.use_formats(&formats);
+                let action = self.report(request);
+                self.finish_step();
+                action
+            }
+            (StepKind::DescribeStatement, BackendMessage::NoData) if progress => {
+                self.complete(Event::NoData { request }, request)
+            }
+            (StepKind::DescribePortal { formats }, BackendMessage::RowDescription(_)) => {
+                let formats = Arc::clone(formats);
+                self.use_formats(&formats);
+                let action = self.report(request);
+                self.finish_step();
+                action
+            }
+            (StepKind::DescribePortal { .. }, BackendMessage::NoData) => {
+                self.complete(Event::NoData { request }, request)
+            }
+            (StepKind::Execute { formats }, BackendMessage::DataRow(_)) => {
+                if !Arc::ptr_eq(&self.current_formats, formats) {
+                    self.current_formats = Arc::clone(formats);
+                }
+                self.report(request)
+            }
+            (StepKind::Execute { .. }, BackendMessage::CommandComplete(_)) => {
+                let action = self.report(request);
+                self.finish_step();
+                action
+            }
+            (StepKind::Execute { .. }, BackendMessage::EmptyQueryResponse) => {
+                self.complete(Event::EmptyQuery { request }, request)
+            }
+            (StepKind::Execute { .. }, BackendMessage::PortalSuspended) => {
+                self.complete(Event::PortalSuspended { request }, request)
+            }
+            (StepKind::Execute { .. }, BackendMessage::CopyInResponse(_)) => {
+                self.start_copy_in(request, true)
+            }
+            (kind, _) => Err(self.desync(msg, kind.expecting())),
+        }
+    }
+
+    fn on_server_error(
+        &mut self,
+        fields: &ErrorFields<'_>,
+        request: RequestId,
+        extended: bool,
+    ) -> Result<Action, Error> {
+        self.pipeline.step_progress = false;
+        if fields.is_fatal() {
+            // The server closes the connection after a FATAL error.
+            self.fail(Error::Server(ServerError::from_fields(fields)));
+            return self.report(request);
+        }
+        let action = self.report(request)?;
+        if extended {
+            self.failed_request = Some(request);
+            self.pipeline.discarding = true;
+            self.finish_step();
+        }
+        Ok(action)
+    }
+
+    fn start_copy_in(&mut self, request: RequestId, extended: bool) -> Result<Action, Error> {
+        if extended {
+            // The server ignores a Sync sent during COPY FROM STDIN; we send it again
+            // after CopyDone/CopyFail. Any other message behind the COPY would be
+            // read as garbage, so nothing else may be in flight.
+            self.owed_sync = self
+                .pipeline
+                .take_trailing_sync()
+                .map_err(|()| Error::Desynchronized(DesyncReason::CopyInPipelined))?;
+        } else if self.pipeline.len() > 1 {
+            return Err(Error::Desynchronized(DesyncReason::CopyInPipelined));
+        }
+        self.copy = CopyState::In { request, extended };
+        if self.pipeline.is_abandoned(request) {
+            self.end_copy_in(Some("abandoned by the client"))?;
+            return Ok(Action::Absorb);
+        }
+        self.report(request)
+    }
+
+    pub(super) fn end_copy_in(&mut self, fail_reason: Option<&str>) -> Result<(), Error> {
+        self.check_fatal()?;
+        if !matches!(self.copy, CopyState::In { .. }) {
+            return Err(UsageError::NotInCopyIn.into());
+        }
+        match fail_reason {
+            None => frontend::copy_done(&mut self.send),
+            Some(reason) => {
+                if frontend::copy_fail(&mut self.send, reason).is_err() {
+                    // A reason with a NUL: fail the COPY with a fixed text instead.
+                    frontend::copy_fail(&mut self.send, "COPY aborted by the client")?;
+                }
+            }
+        }
+        self.copy = CopyState::InFinished;
+        self.pay_owed_sync();
+        Ok(())
+    }
+
+    fn pay_owed_sync(&mut self) {
+        if let Some(step) = self.owed_sync.take() {
+            frontend::sync(&mut self.send);
+            self.pipeline.push_back_step(step);
+        }
+    }
+}

@@ -1,0 +1,721 @@
+//! The [`Protocol`] state machine: bytes in, events and bytes out.
+
+mod dispatch;
+pub(crate) mod event;
+mod pipeline;
+mod recv;
+mod request;
+pub(crate) mod settings;
+mod startup;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::auth::{SaltedPassword, ScramClient};
+use crate::codec::{self, frontend, DataRow, Format, ProtocolVersion, TransactionStatus};
+use crate::config::AuthMethod;
+use crate::error::{ClosedReason, Error, ProtocolError, UsageError};
+use crate::machine::pipeline::{Pipeline, Step};
+use crate::machine::recv::RecvBuffer;
+
+pub use event::{Event, RequestId, ResultFormats};
+pub use request::{Execute, RequestBuilder};
+pub use settings::{Settings, TlsPlan, DEFAULT_DRAIN_BUDGET, DEFAULT_MAX_MESSAGE_SIZE};
+
+/// A source of random bytes for SCRAM nonces.
+pub type NonceSource = Box<dyn FnMut(&mut [u8]) + Send>;
+
+/// The server's cancel key, from BackendKeyData.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BackendKey {
+    /// Process id (Hyper: a connection slot).
+    pub process_id: u32,
+    secret: Vec<u8>,
+}
+
+impl BackendKey {
+    /// The secret (4 bytes on protocol 3.0, up to 256 on 3.2).
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+}
+
+impl core::fmt::Debug for BackendKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BackendKey")
+            .field("process_id", &self.process_id)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
+/// The bytes of a CancelRequest, to send alone on a *new* connection to the same
+/// server (with TLS if the main connection used it). The server closes that
+/// connection without answering.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CancelRequest {
+    bytes: Vec<u8>,
+}
+
+impl CancelRequest {
+    /// The message to write.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl core::fmt::Debug for CancelRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("CancelRequest(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// SSLRequest sent; one byte answers it.
+    AwaitTlsAnswer,
+    /// The adapter is running the TLS handshake.
+    TlsHandshake,
+    /// StartupMessage sent, before AuthenticationOk.
+    Authenticating,
+    /// AuthenticationOk received; ParameterStatus and BackendKeyData until ReadyForQuery.
+    AwaitReady,
+    /// Requests may be sent.
+    Ready,
+    /// Terminate sent.
+    Terminated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyState {
+    None,
+    /// COPY FROM STDIN: the caller sends data.
+    In {
+        request: RequestId,
+        extended: bool,
+    },
+    /// CopyDone or CopyFail sent; waiting for the server's verdict.
+    InFinished,
+    /// COPY TO STDOUT: the server sends data.
+    Out {
+        request: RequestId,
+    },
+}
+
+/// What handling one message produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Nothing to report (or only events already queued).
+    Absorb,
+    /// Report the message itself as an event.
+    Forward(Option<RequestId>),
+}
+
+/// Everything but the receive buffer, so that an event can borrow the buffer while
+/// the state is updated.
+struct Core {
+    settings: Settings,
+    send: Vec<u8>,
+    sent: usize,
+    phase: Phase,
+    pipeline: Pipeline,
+    copy: CopyState,
+    /// The Sync the server swallowed during COPY FROM STDIN; sent again after it.
+    owed_sync: Option<Step>,
+    params: BTreeMap<String, String>,
+    backend_key: Option<BackendKey>,
+    txn: TransactionStatus,
+    queued: VecDeque<Event<'static>>,
+    fatal: Option<Error>,
+    fatal_reported: bool,
+    version: ProtocolVersion,
+    portal_formats: BTreeMap<String, Arc<ResultFormats>>,
+    /// The format of results that did not ask for one (Hyper's `result_format_code`).
+    session_format: Format,
+    /// The formats of the step whose rows are being reported.
+    current_formats: Arc<ResultFormats>,
+    nonce: Option<NonceSource>,
+    /// TLS is up; with the `tls-server-end-point` hash when the adapter supplied one.
+    tls_active: bool,
+    tls_binding: Option<Vec<u8>>,
+    scram: Option<ScramClient>,
+    auth_method: Option<AuthMethod>,
+    scram_plus: bool,
+    salted: Option<SaltedPassword>,
+    is_hyper: bool,
+    /// Any message arrived (tells a silent close from a refusal).
+    received_any: bool,
+    /// Set when hyperd-style silence answered a 3.2 startup: retry with this version.
+    retry_protocol: Option<ProtocolVersion>,
+    /// The request whose error started the current discard (it gets no `Skipped`).
+    failed_request: Option<RequestId>,
+    /// The request last reported as skipped (one `Skipped` per request).
+    skipped_request: Option<RequestId>,
+}
+
+/// The sans-IO protocol machine for one connection.
+///
+/// # The run loop
+///
+/// The machine never touches a socket or a clock. The adapter moves bytes and the
+/// machine decides everything else:
+///
+/// ```
+/// use hyperwire_proto::{Event, Protocol, Settings};
+///
+/// let mut p = Protocol::new(Settings::new("postgres"));
+/// // 1. Write what the machine wants sent (here: the StartupMessage).
+/// let out = p.pending_send().to_vec();
+/// p.advance_send(out.len());
+/// // 2. Read from the socket straight into the machine's buffer.
+/// let server = b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I";
+/// let buf = p.recv_buf(server.len());
+/// buf[..server.len()].copy_from_slice(server);
+/// p.recv_commit(server.len());
+/// // 3. Drain the events (each borrows the buffer until the next call).
+/// let mut ready = false;
+/// while let Some(ev) = p.poll_event() {
+///     if let Event::StartupComplete { .. } = ev {
+///         ready = true;
+///     }
+/// }
+/// assert!(ready);
+/// // 4. Queue requests; their bytes appear in pending_send, their answers as events
+/// //    tagged with the returned id, ending with `Event::Done`.
+/// let id = p.query("SELECT 1").unwrap();
+/// assert!(!p.pending_send().is_empty());
+/// # let _ = id;
+/// ```
+///
+/// Inputs are [`recv_buf`](Self::recv_buf)/[`recv_commit`](Self::recv_commit) (or
+/// [`receive`](Self::receive)), [`recv_eof`](Self::recv_eof) and the request methods;
+/// outputs are [`pending_send`](Self::pending_send)/[`advance_send`](Self::advance_send)
+/// and [`poll_event`](Self::poll_event). Call `poll_event` until it returns `None`
+/// after every input.
+pub struct Protocol {
+    recv: RecvBuffer,
+    core: Core,
+}
+
+impl core::fmt::Debug for Protocol {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Protocol")
+            .field("settings", &self.core.settings)
+            .field("phase", &self.core.phase)
+            .field("pending_steps", &self.core.pipeline.len())
+            .field("transaction_status", &self.core.txn)
+            .field("fatal", &self.core.fatal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Protocol {
+    /// A machine for a new connection. It queues the first bytes at once: an
+    /// SSLRequest, or the StartupMessage (nothing with [`TlsPlan::Direct`]: the adapter
+    /// starts with the TLS handshake).
+    pub fn new(settings: Settings) -> Protocol {
+        let mut core = Core {
+            version: settings.max_protocol,
+            settings,
+            send: Vec::new(),
+            sent: 0,
+            phase: Phase::Authenticating,
+            pipeline: Pipeline::default(),
+            copy: CopyState::None,
+            owed_sync: None,
+            params: BTreeMap::new(),
+            backend_key: None,
+            txn: TransactionStatus::Idle,
+            queued: VecDeque::new(),
+            fatal: None,
+            fatal_reported: false,
+            portal_formats: BTreeMap::new(),
+            session_format: Format::Text,
+            current_formats: Arc::new(ResultFormats::All(Format::Text)),
+            nonce: default_nonce_source(),
+            tls_active: false,
+            tls_binding: None,
+            scram: None,
+            auth_method: None,
+            scram_plus: false,
+            salted: None,
+            is_hyper: false,
+            received_any: false,
+            retry_protocol: None,
+            failed_request: None,
+            skipped_request: None,
+        };
+        if core.settings.min_protocol > core.settings.max_protocol {
+            core.fail(Error::Protocol(ProtocolError::Negotiation(
+                "min_protocol_version is above max_protocol_version",
+            )));
+        }
+        core.session_format = startup_result_format(&core.settings);
+        match core.settings.tls {
+            TlsPlan::Disabled => core.send_startup(),
+            TlsPlan::Prefer | TlsPlan::Require => {
+                frontend::ssl_request(&mut core.send);
+                core.phase = Phase::AwaitTlsAnswer;
+            }
+            TlsPlan::Direct => core.phase = Phase::TlsHandshake,
+        }
+        Protocol {
+            recv: RecvBuffer::default(),
+            core,
+        }
+    }
+
+    /// Replaces the source of SCRAM nonce bytes (for deterministic tests, or a
+    /// platform without the `rand` feature).
+    pub fn set_nonce_source(&mut self, source: NonceSource) {
+        self.core.nonce = Some(source);
+    }
+
+    // ---- input -------------------------------------------------------------------
+
+    /// Spare space of at least `min_len` bytes to read socket data into; then call
+    /// [`recv_commit`](Self::recv_commit) with the count read.
+    pub fn recv_buf(&mut self, min_len: usize) -> &mut [u8] {
+        self.recv.spare(min_len)
+    }
+
+    /// `n` bytes were written into the space [`recv_buf`](Self::recv_buf) returned.
+    pub fn recv_commit(&mut self, n: usize) {
+        self.recv.commit(n);
+    }
+
+    /// Copies received bytes in (convenience for [`recv_buf`](Self::recv_buf)).
+    pub fn receive(&mut self, bytes: &[u8]) {
+        self.recv.extend(bytes);
+    }
+
+    /// The server closed the connection (read returned 0).
+    pub fn recv_eof(&mut self) {
+        self.recv.eof = true;
+    }
+
+    /// The adapter finished the TLS handshake after [`Event::TlsAnswer`] (or at once
+    /// with [`TlsPlan::Direct`]). `server_end_point` is the `tls-server-end-point`
+    /// channel-binding data (RFC 5929: the hash of the server certificate), if the
+    /// adapter can compute it; without it SCRAM-SHA-256-PLUS is not possible.
+    pub fn tls_established(&mut self, server_end_point: Option<Vec<u8>>) -> Result<(), Error> {
+        self.core.check_fatal()?;
+        if self.core.phase != Phase::TlsHandshake {
+            return Err(UsageError::NoTlsHandshakePending.into());
+        }
+        if !self.recv.unread().is_empty() {
+            // Bytes that arrived before the handshake were not encrypted.
+            let e = Error::Protocol(ProtocolError::UnencryptedBytesAfterTlsAnswer);
+            self.core.fail(e.clone());
+            return Err(e);
+        }
+        self.core.tls_active = true;
+        self.core.tls_binding = server_end_point;
+        self.core.send_startup();
+        Ok(())
+    }
+
+    /// Whether the adapter must run a TLS handshake now.
+    pub fn wants_tls_handshake(&self) -> bool {
+        self.core.phase == Phase::TlsHandshake && self.core.fatal.is_none()
+    }
+
+    // ---- output ------------------------------------------------------------------
+
+    /// Bytes to write to the socket. Partial writes are fine: report them with
+    /// [`advance_send`](Self::advance_send).
+    pub fn pending_send(&self) -> &[u8] {
+        self.core.send.get(self.core.sent..).unwrap_or_default()
+    }
+
+    /// `n` bytes of [`pending_send`](Self::pending_send) were written.
+    pub fn advance_send(&mut self, n: usize) {
+        self.core.sent = (self.core.sent + n).min(self.core.send.len());
+        if self.core.sent == self.core.send.len() {
+            self.core.send.clear();
+            self.core.sent = 0;
+        }
+    }
+
+    /// The next event. Call until it returns `None` after every input; an event
+    /// borrows the receive buffer until the next call.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        loop {
+            self.recv.consume_pending();
+            self.core.skip_discarded();
+            if let Some(ev) = self.core.queued.pop_front() {
+                return Some(ev);
+            }
+            if let Some(err) = &self.core.fatal {
+                if self.core.fatal_reported {
+                    return None;
+                }
+                self.core.fatal_reported = true;
+                return Some(Event::Fatal(err.clone()));
+            }
+            if self.core.phase == Phase::AwaitTlsAnswer {
+                let Some(&answer) = self.recv.unread().first() else {
+                    if self.recv.eof {
+                        self.core.fail(Error::Closed(ClosedReason::DuringStartup));
+                        continue;
+                    }
+                    return None;
+                };
+                let extra = self.recv.unread().len() > 1;
+                self.recv.skip(1);
+                self.core.on_tls_answer(answer, extra);
+                continue;
+            }
+            let frame = match self.recv.next_frame(self.core.settings.max_message_size) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    if self.recv.eof {
+                        self.core.on_eof(self.recv.has_partial());
+                        continue;
+                    }
+                    return None;
+                }
+                Err(e) => {
+                    self.core.fail(e.into());
+                    continue;
+                }
+            };
+            let action = match codec::decode(frame.tag, self.recv.body(frame)) {
+                Ok(msg) => self.core.handle(&msg),
+                Err(e) => {
+                    self.core.fail(e.into());
+                    continue;
+                }
+            };
+            match action {
+                Action::Absorb => continue,
+                Action::Forward(request) => {
+                    return Some(forward(
+                        frame.tag,
+                        self.recv.body(frame),
+                        request,
+                        &self.core,
+                    ))
+                }
+            }
+        }
+    }
+
+    // ---- requests ----------------------------------------------------------------
+
+    /// A simple-protocol Query (one or more statements; Hyper allows one). Its results,
+    /// its ReadyForQuery and `Done` carry the returned id.
+    pub fn query(&mut self, sql: &str) -> Result<RequestId, Error> {
+        self.request().simple_query(sql).finish()
+    }
+
+    /// Prepares a named (or, with `""`, the unnamed) statement: Parse, Describe
+    /// statement, Sync. `param_types` may hold 0 for "let the server decide"; Hyper
+    /// needs one entry per `$n`.
+    pub fn prepare(
+        &mut self,
+        name: &str,
+        sql: &str,
+        param_types: &[u32],
+    ) -> Result<RequestId, Error> {
+        self.request()
+            .parse(name, sql, param_types)
+            .describe_statement(name)
+            .sync()
+            .finish()
+    }
+
+    /// Binds and executes a prepared statement: Bind, optionally Describe portal,
+    /// Execute, Sync.
+    pub fn execute(&mut self, spec: &Execute<'_>) -> Result<RequestId, Error> {
+        let mut b = self.request().bind(
+            spec.portal,
+            spec.statement,
+            spec.param_formats,
+            spec.params,
+            spec.result_formats,
+        );
+        if spec.describe {
+            b = b.describe_portal(spec.portal);
+        }
+        b.execute(spec.portal, spec.max_rows).sync().finish()
+    }
+
+    /// Sync alone: ends the current extended batch. Its ReadyForQuery carries this id.
+    pub fn sync(&mut self) -> Result<RequestId, Error> {
+        self.request().sync().finish()
+    }
+
+    /// Flush: asks the server to send what it has so far (no response of its own).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.core.check_can_send()?;
+        frontend::flush(&mut self.core.send);
+        Ok(())
+    }
+
+    /// Builds a request from any sequence of extended-protocol messages (with or
+    /// without a Sync). After an error the server skips everything up to the next
+    /// Sync: those requests are reported as [`Event::Skipped`].
+    pub fn request(&mut self) -> RequestBuilder<'_> {
+        RequestBuilder::new(self)
+    }
+
+    /// Sends data during COPY FROM STDIN.
+    pub fn copy_data(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.core.check_fatal()?;
+        if !matches!(self.core.copy, CopyState::In { .. }) {
+            return Err(UsageError::NotInCopyIn.into());
+        }
+        frontend::copy_data(&mut self.core.send, data)?;
+        Ok(())
+    }
+
+    /// Ends COPY FROM STDIN successfully.
+    pub fn copy_done(&mut self) -> Result<(), Error> {
+        self.core.end_copy_in(None)
+    }
+
+    /// Aborts COPY FROM STDIN; the server answers with an error quoting `reason`.
+    pub fn copy_fail(&mut self, reason: &str) -> Result<(), Error> {
+        self.core.end_copy_in(Some(reason))
+    }
+
+    /// The caller lost interest in a request: its remaining responses are discarded
+    /// (a COPY FROM STDIN in progress is failed). If it produces more than the drain
+    /// budget, the machine gives up and becomes desynchronized. Returns whether the
+    /// request was pending.
+    pub fn abandon(&mut self, id: RequestId) -> bool {
+        if !self.core.pipeline.abandon(id) {
+            return false;
+        }
+        self.core.queued.retain(|ev| event_request(ev) != Some(id));
+        if matches!(self.core.copy, CopyState::In { request, .. } if request == id) {
+            let _ = self.core.end_copy_in(Some("abandoned by the client"));
+        }
+        true
+    }
+
+    /// The bytes of a CancelRequest for this session.
+    pub fn cancel_request(&self) -> Result<CancelRequest, Error> {
+        let key = self
+            .core
+            .backend_key
+            .as_ref()
+            .ok_or(Error::Usage(UsageError::NoBackendKey))?;
+        let mut bytes = Vec::new();
+        frontend::cancel_request(&mut bytes, key.process_id, &key.secret)?;
+        Ok(CancelRequest { bytes })
+    }
+
+    /// Queues Terminate; no request is accepted afterwards.
+    pub fn terminate(&mut self) {
+        if self.core.phase != Phase::Terminated {
+            frontend::terminate(&mut self.core.send);
+            self.core.phase = Phase::Terminated;
+        }
+    }
+
+    // ---- getters -----------------------------------------------------------------
+
+    /// Whether the connection can still be used (no fatal error, not terminated).
+    pub fn is_healthy(&self) -> bool {
+        self.core.fatal.is_none() && self.core.phase != Phase::Terminated
+    }
+
+    /// Whether the startup finished.
+    pub fn is_ready(&self) -> bool {
+        self.core.phase == Phase::Ready && self.core.fatal.is_none()
+    }
+
+    /// Whether no request is pending.
+    pub fn is_idle(&self) -> bool {
+        self.is_ready() && self.core.pipeline.is_empty() && self.core.copy == CopyState::None
+    }
+
+    /// Whether a COPY FROM STDIN is waiting for data.
+    pub fn in_copy_in(&self) -> bool {
+        matches!(self.core.copy, CopyState::In { .. })
+    }
+
+    /// The fatal error, once there is one.
+    pub fn error(&self) -> Option<&Error> {
+        self.core.fatal.as_ref()
+    }
+
+    /// The transaction status from the latest ReadyForQuery.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.core.txn
+    }
+
+    /// A run-time parameter the server reported (`server_version`, `TimeZone`...).
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.core.params.get(name).map(String::as_str)
+    }
+
+    /// Every parameter the server reported.
+    pub fn parameters(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.core
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The cancel key.
+    pub fn backend_key(&self) -> Option<&BackendKey> {
+        self.core.backend_key.as_ref()
+    }
+
+    /// The protocol version in use.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.core.version
+    }
+
+    /// Whether the server is Hyper (it reported `hyper_version`).
+    pub fn is_hyper(&self) -> bool {
+        self.core.is_hyper
+    }
+
+    /// The authentication method the server asked for, once it did.
+    pub fn auth_method(&self) -> Option<AuthMethod> {
+        self.core.auth_method
+    }
+
+    /// Whether SCRAM used channel binding (SCRAM-SHA-256-PLUS).
+    pub fn channel_bound(&self) -> bool {
+        self.core.scram_plus
+    }
+
+    /// The salted SCRAM password of this connection, to pass to
+    /// [`Settings::scram_cache`] when reconnecting (skips PBKDF2).
+    pub fn scram_salted_password(&self) -> Option<&SaltedPassword> {
+        self.core.salted.as_ref()
+    }
+
+    /// After a silent close during startup with protocol 3.2 requested (hyperd's
+    /// answer to any version but 3.0): the version to retry with on a new connection.
+    pub fn retry_with_protocol(&self) -> Option<ProtocolVersion> {
+        self.core.retry_protocol
+    }
+
+    /// How many responses (steps) are still pending.
+    pub fn pending_responses(&self) -> usize {
+        self.core.pipeline.len()
+    }
+}
+
+/// Builds the event for a message the handler chose to report.
+fn forward<'a>(tag: u8, body: &'a [u8], request: Option<RequestId>, core: &'a Core) -> Event<'a> {
+    use codec::BackendMessage as M;
+    let req = request.unwrap_or(RequestId(u64::MAX));
+    if tag == b'D' {
+        // Validated moments ago: no second walk over the columns.
+        return Event::DataRow {
+            request: req,
+            row: DataRow::validated(body),
+            formats: &core.current_formats,
+        };
+    }
+    let msg = match codec::decode(tag, body) {
+        Ok(msg) => msg,
+        Err(e) => return Event::Fatal(e.into()),
+    };
+    match msg {
+        M::ParameterStatus { name, value } => Event::ParameterStatus { name, value },
+        M::BackendKeyData {
+            process_id,
+            secret_key,
+        } => Event::BackendKeyData {
+            process_id,
+            secret_key,
+        },
+        M::NegotiateProtocolVersion { unrecognized, .. } => Event::ProtocolNegotiated {
+            version: core.version,
+            unrecognized,
+        },
+        M::NoticeResponse(fields) => Event::Notice(fields),
+        M::NotificationResponse {
+            process_id,
+            channel,
+            payload,
+        } => Event::Notification {
+            process_id,
+            channel,
+            payload,
+        },
+        M::RowDescription(description) => Event::RowDescription {
+            request: req,
+            description,
+            formats: &core.current_formats,
+        },
+        M::CommandComplete(tag) => Event::CommandComplete { request: req, tag },
+        M::ParameterDescription(types) => Event::ParameterDescription {
+            request: req,
+            types,
+        },
+        M::CopyInResponse(response) => Event::CopyInStart {
+            request: req,
+            response,
+        },
+        M::CopyOutResponse(response) => Event::CopyOutStart {
+            request: req,
+            response,
+        },
+        M::CopyData(data) => Event::CopyData { request: req, data },
+        M::ErrorResponse(error) => Event::ServerError {
+            request: req,
+            error,
+        },
+        other => Event::Fatal(Error::Protocol(ProtocolError::Unexpected {
+            message: other.name(),
+            state: "forwarding an event",
+        })),
+    }
+}
+
+fn event_request(ev: &Event<'_>) -> Option<RequestId> {
+    match ev {
+        Event::ReadyForQuery { request, .. }
+        | Event::EmptyQuery { request }
+        | Event::ParseComplete { request }
+        | Event::BindComplete { request }
+        | Event::CloseComplete { request }
+        | Event::NoData { request }
+        | Event::PortalSuspended { request }
+        | Event::CopyDone { request }
+        | Event::Skipped { request }
+        | Event::Done { request } => Some(*request),
+        _ => None,
+    }
+}
+
+/// Hyper switches results to HyperBinary with `-c result_format_code=HyperBinary`.
+fn startup_result_format(settings: &Settings) -> Format {
+    let hyper_binary = settings.params.iter().any(|(n, v)| {
+        n == "options"
+            && v.split_whitespace()
+                .filter_map(|o| o.strip_prefix("result_format_code="))
+                .any(|f| f.eq_ignore_ascii_case("hyperbinary"))
+    });
+    if hyper_binary {
+        Format::HyperBinary
+    } else {
+        Format::Text
+    }
+}
+
+#[cfg(feature = "rand")]
+fn default_nonce_source() -> Option<NonceSource> {
+    Some(Box::new(|buf: &mut [u8]| {
+        use rand::RngCore;
+        rand::rngs::OsRng.fill_bytes(buf)
+    }))
+}
+
+#[cfg(not(feature = "rand"))]
+fn default_nonce_source() -> Option<NonceSource> {
+    None
+}

@@ -1,0 +1,116 @@
+//! The receive buffer the machine owns: the adapter reads straight into its spare
+//! space, and events borrow from it until the next call.
+
+use alloc::vec::Vec;
+
+use crate::codec::{Header, HEADER_LEN};
+use crate::error::ProtocolError;
+
+/// Where a complete frame sits in the buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Frame {
+    pub(crate) tag: u8,
+    body_start: usize,
+    body_end: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RecvBuffer {
+    /// Always fully initialized; `start..end` holds unread bytes.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes of the frame last handed out, dropped at the next poll.
+    pending_consume: usize,
+    pub(crate) eof: bool,
+}
+
+/// A buffer never shrinks below this, and grows at least by this much.
+const MIN_CAPACITY: usize = 8 * 1024;
+
+impl RecvBuffer {
+    /// Spare space of at least `min_len` bytes (and at least 1) to read into.
+    pub(crate) fn spare(&mut self, min_len: usize) -> &mut [u8] {
+        self.consume_pending();
+        let want = min_len.max(1);
+        if self.buf.len() - self.end < want {
+            if self.start > 0 {
+                // Move the unread tail to the front before growing.
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.buf.len() - self.end < want {
+                let new_len = (self.end + want)
+                    .max(self.buf.len().saturating_mul(2))
+                    .max(MIN_CAPACITY);
+                self.buf.resize(new_len, 0);
+            }
+        }
+        self.buf.get_mut(self.end..).unwrap_or_default()
+    }
+
+    /// `n` bytes were written into the spare space.
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        let spare = self.spare(bytes.len());
+        if let Some(dst) = spare.get_mut(..bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.commit(bytes.len());
+    }
+
+    pub(crate) fn consume_pending(&mut self) {
+        self.start += core::mem::take(&mut self.pending_consume);
+        if self.start >= self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    pub(crate) fn unread(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Drops `n` unread bytes now (for the one-byte TLS answer).
+    pub(crate) fn skip(&mut self, n: usize) {
+        self.pending_consume = n.min(self.end - self.start);
+        self.consume_pending();
+    }
+
+    /// The next complete frame, if one has fully arrived. Its bytes are released at the
+    /// next `consume_pending`. The header is checked against `max_body` as soon as its
+    /// five bytes are here, before any of the body is buffered.
+    pub(crate) fn next_frame(&mut self, max_body: u32) -> Result<Option<Frame>, ProtocolError> {
+        let unread = self.unread();
+        let Some(header) = unread.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let mut h = [0; HEADER_LEN];
+        h.copy_from_slice(header);
+        let header = Header::parse(h, max_body)?;
+        let total = HEADER_LEN + header.body_len;
+        if unread.len() < total {
+            return Ok(None);
+        }
+        self.pending_consume = total;
+        Ok(Some(Frame {
+            tag: header.tag,
+            body_start: self.start + HEADER_LEN,
+            body_end: self.start + total,
+        }))
+    }
+
+    pub(crate) fn body(&self, frame: Frame) -> &[u8] {
+        self.buf
+            .get(frame.body_start..frame.body_end)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn has_partial(&self) -> bool {
+        self.start + self.pending_consume < self.end
+    }
+}
