@@ -127,8 +127,17 @@ pub enum EncodeError {
         /// The field holding the NUL.
         field: &'static str,
     },
-    /// A cancel key longer than the protocol allows (256 bytes).
-    CancelKeyTooLong(usize),
+    /// A cancel key outside the protocol's 4 to 256 bytes.
+    InvalidCancelKeyLength(usize),
+    /// A number that does not fit its field (e.g. Execute's `max_rows` above 2^31-1).
+    ValueOutOfRange {
+        /// The message being encoded.
+        message: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// An empty StartupMessage parameter name (it would end the parameter list).
+    EmptyParameterName,
 }
 
 impl fmt::Display for EncodeError {
@@ -148,8 +157,14 @@ impl fmt::Display for EncodeError {
             EncodeError::NulInString { message, field } => {
                 write!(f, "{message} {field} contains a NUL byte")
             }
-            EncodeError::CancelKeyTooLong(n) => {
-                write!(f, "cancel key of {n} bytes; at most 256 allowed")
+            EncodeError::InvalidCancelKeyLength(n) => {
+                write!(f, "cancel key of {n} bytes; 4 to 256 allowed")
+            }
+            EncodeError::ValueOutOfRange { message, field } => {
+                write!(f, "{message} {field} is out of range")
+            }
+            EncodeError::EmptyParameterName => {
+                f.write_str("StartupMessage parameter with an empty name")
             }
         }
     }
@@ -212,7 +227,7 @@ impl fmt::Display for ProtocolError {
             ),
             ProtocolError::MessageTooLarge { tag, len, max } => write!(
                 f,
-                "message {} of {len} bytes exceeds the maximum message size of {max} bytes",
+                "message {} declares a length of {len} bytes, over the maximum message size of {max} bytes",
                 TagName(*tag)
             ),
             ProtocolError::Malformed { message, reason } => {

@@ -1,6 +1,11 @@
 //! Property tests: chunking invariance of recorded transcripts, and a model of the
 //! pipeline FIFO against the machine.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::same_item_push)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::same_item_push
+)]
 
 mod support;
 

@@ -71,7 +71,10 @@ fn require_auth_from_conninfo_is_enforced() {
     p.receive(&auth(5, &[1, 2, 3, 4]));
     drain(&mut p);
     match p.error() {
-        Some(Error::Auth(AuthError::MethodRefused { method, require_auth })) => {
+        Some(Error::Auth(AuthError::MethodRefused {
+            method,
+            require_auth,
+        })) => {
             assert_eq!(*method, "md5");
             assert_eq!(require_auth, "scram-sha-256");
         }

@@ -111,10 +111,11 @@ impl<'a> StrList<'a> {
                 break;
             }
             let s = r.cstr()?;
-            len += s.len() + 1;
             if count.is_none() && s.is_empty() {
+                // The terminator of a SASL mechanism list is not an entry.
                 break;
             }
+            len += s.len() + 1;
             seen += 1;
         }
         Ok(StrList {
@@ -122,12 +123,10 @@ impl<'a> StrList<'a> {
         })
     }
 
-    /// Iterates over the strings (a terminating empty string is not included).
+    /// Iterates over the strings (validated UTF-8; a list's terminator is not one).
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.body
-            .split(|&b| b == 0)
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| core::str::from_utf8(s).ok())
+        let mut r = Reader::new(self.body);
+        core::iter::from_fn(move || r.cstr().ok())
     }
 }
 

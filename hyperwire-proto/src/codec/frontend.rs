@@ -172,6 +172,9 @@ pub fn startup<'p>(
     framed(buf, None, M, |buf| {
         buf.extend_from_slice(&version.code().to_be_bytes());
         for (name, value) in params {
+            if name.is_empty() {
+                return Err(EncodeError::EmptyParameterName);
+            }
             put_cstr(buf, name.as_bytes(), M, "parameter name")?;
             put_cstr(buf, value.as_bytes(), M, "parameter value")?;
         }
@@ -199,8 +202,8 @@ pub fn cancel_request(
     process_id: u32,
     secret_key: &[u8],
 ) -> Result<(), EncodeError> {
-    if secret_key.len() > MAX_CANCEL_KEY_LEN {
-        return Err(EncodeError::CancelKeyTooLong(secret_key.len()));
+    if !(4..=MAX_CANCEL_KEY_LEN).contains(&secret_key.len()) {
+        return Err(EncodeError::InvalidCancelKeyLength(secret_key.len()));
     }
     framed(buf, None, "CancelRequest", |buf| {
         buf.extend_from_slice(&CANCEL_REQUEST_CODE.to_be_bytes());
@@ -315,7 +318,10 @@ pub fn describe(buf: &mut Vec<u8>, target: Target, name: &str) -> Result<(), Enc
 /// Execute a portal, returning at most `max_rows` rows (0: no limit).
 pub fn execute(buf: &mut Vec<u8>, portal: &str, max_rows: u32) -> Result<(), EncodeError> {
     const M: &str = "Execute";
-    let max = i32::try_from(max_rows).map_err(|_| EncodeError::MessageTooLong { message: M })?;
+    let max = i32::try_from(max_rows).map_err(|_| EncodeError::ValueOutOfRange {
+        message: M,
+        field: "max_rows",
+    })?;
     framed(buf, Some(b'E'), M, |buf| {
         put_cstr(buf, portal.as_bytes(), M, "portal name")?;
         buf.extend_from_slice(&max.to_be_bytes());
@@ -508,9 +514,15 @@ mod tests {
         assert!(b.is_empty());
 
         let err = cancel_request(&mut b, 1, &[0; 257]).unwrap_err();
-        assert_eq!(err, EncodeError::CancelKeyTooLong(257));
+        assert_eq!(err, EncodeError::InvalidCancelKeyLength(257));
+        let err = cancel_request(&mut b, 1, &[0; 3]).unwrap_err();
+        assert_eq!(err, EncodeError::InvalidCancelKeyLength(3));
 
         let err = execute(&mut b, "", u32::MAX).unwrap_err();
-        assert!(matches!(err, EncodeError::MessageTooLong { .. }));
+        assert!(matches!(err, EncodeError::ValueOutOfRange { .. }));
+
+        let err = startup(&mut b, ProtocolVersion::V3_0, [("", "x")]).unwrap_err();
+        assert_eq!(err, EncodeError::EmptyParameterName);
+        assert!(b.is_empty());
     }
 }

@@ -225,4 +225,10 @@ impl<'a> Iterator for Fields<'a> {
         self.left -= 1;
         read_field(&mut self.r).ok()
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::from(self.left), Some(usize::from(self.left)))
+    }
 }
+
+impl ExactSizeIterator for Fields<'_> {}
