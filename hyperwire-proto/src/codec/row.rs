@@ -14,6 +14,7 @@ pub struct DataRow<'a> {
 }
 
 impl<'a> DataRow<'a> {
+    #[inline]
     pub(crate) fn parse(body: &'a [u8]) -> ReadResult<Self> {
         let (count, mut rest) = match body {
             [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),

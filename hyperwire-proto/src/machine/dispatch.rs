@@ -164,6 +164,31 @@ impl Core {
         }
     }
 
+    /// The request a DataRow would belong to right now, when that is certain without
+    /// the general dispatch: ready, not in COPY or discarding, nothing abandoned, and
+    /// the front step takes rows with its formats already current.
+    #[inline]
+    pub(super) fn row_target(&mut self) -> Option<RequestId> {
+        if self.phase != Phase::Ready
+            || self.copy != CopyState::None
+            || self.pipeline.discarding
+            || self.pipeline.any_abandoned()
+        {
+            return None;
+        }
+        let step = self.pipeline.front()?;
+        let formats = match &step.kind {
+            StepKind::Execute { formats } => formats,
+            StepKind::SimpleQuery { formats } if self.pipeline.step_progress => formats,
+            _ => return None,
+        };
+        if !Arc::ptr_eq(&self.current_formats, formats) {
+            self.current_formats = Arc::clone(formats);
+        }
+        self.received_any = true;
+        Some(step.request)
+    }
+
     fn handle_ready(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
         match msg {
             BackendMessage::ParameterStatus { name, value } => {

@@ -384,6 +384,32 @@ impl Protocol {
                     continue;
                 }
             };
+            if frame.tag == b'D' {
+                if let Some(request) = self.core.row_target() {
+                    // The hot path: a row for the request at the front, validated once.
+                    // (Checked first, then borrowed again: a borrow kept across the
+                    // `continue` below would outlive the loop iteration.)
+                    match DataRow::parse(self.recv.body(frame)).map(|_| ()) {
+                        Ok(()) => {
+                            return Some(Event::DataRow {
+                                request,
+                                row: DataRow::validated(self.recv.body(frame)),
+                                formats: &self.core.current_formats,
+                            })
+                        }
+                        Err(reason) => {
+                            self.core.fail(
+                                ProtocolError::Malformed {
+                                    message: "DataRow",
+                                    reason,
+                                }
+                                .into(),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            }
             let action = match codec::decode(frame.tag, self.recv.body(frame)) {
                 Ok(msg) => self.core.handle(&msg),
                 Err(e) => {

@@ -160,6 +160,11 @@ impl Pipeline {
     }
 
     #[inline]
+    pub(crate) fn any_abandoned(&self) -> bool {
+        !self.abandoned.is_empty()
+    }
+
+    #[inline]
     pub(crate) fn is_abandoned(&self, id: RequestId) -> bool {
         !self.abandoned.is_empty() && self.abandoned.contains(&id)
     }
