@@ -28,7 +28,28 @@ fi
 echo "== no I/O in the core"
 ./.ci/check-core-deps.sh
 
+echo "== core without default features (no rand, no SASLprep)"
+cargo build -p hyperwire-proto --no-default-features --locked
+
 echo "== benchmarks compile"
 cargo bench -p hyperwire-proto --no-run --locked
+
+echo "== fuzz smoke run"
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+    secs="${HYPERWIRE_FUZZ_SECONDS:-20}"
+    for target in backend_decode machine_bytes machine_ops scram conninfo; do
+        # A scratch copy of the corpus: the committed one stays small.
+        work=$(mktemp -d)
+        cp -r "fuzz/corpus/$target/." "$work/"
+        (cd fuzz && cargo +nightly fuzz run -O "$target" "$work" -- \
+            -max_total_time="$secs" -max_len=4096 -print_final_stats=0 >/dev/null 2>"../target/fuzz-$target.log") \
+            || { tail -40 "target/fuzz-$target.log"; exit 1; }
+        rm -rf "$work"
+        echo "fuzz $target: ${secs}s clean"
+    done
+else
+    echo "nightly not installed: fuzz smoke run skipped"
+fi
 
 echo "OK"
