@@ -1254,3 +1254,33 @@ fn settings_and_protocol_debug_hide_the_password() {
     let p = Protocol::new(s);
     assert!(!format!("{p:?}").contains("hunter2"));
 }
+
+#[test]
+fn gssenc_refused_then_tls_refused_then_plain() {
+    let mut s = Settings::new("alice");
+    s.gssenc_request(true).tls(TlsPlan::Prefer);
+    let mut p = Protocol::new(s);
+    assert_eq!(take_sent(&mut p), [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
+    p.receive(b"N");
+    assert_eq!(kinds(&drain(&mut p)), ["GssEncAnswer"]);
+    assert_eq!(take_sent(&mut p), [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+    p.receive(b"N");
+    assert_eq!(kinds(&drain(&mut p)), ["TlsAnswer"]);
+    assert_eq!(split_client(&take_sent(&mut p), true)[0].0, 0);
+    p.receive(&trust_startup());
+    assert!(has(&drain(&mut p), "StartupComplete"));
+}
+
+#[test]
+fn gssenc_accepted_is_a_clear_unsupported_error() {
+    let mut s = Settings::new("alice");
+    s.gssenc_request(true);
+    let mut p = Protocol::new(s);
+    take_sent(&mut p);
+    p.receive(b"G");
+    assert_eq!(kinds(&drain(&mut p)), ["Fatal"]);
+    assert_eq!(
+        p.error(),
+        Some(&Error::Auth(AuthError::Unsupported("GSSAPI encryption")))
+    );
+}

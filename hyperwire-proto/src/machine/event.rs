@@ -61,6 +61,12 @@ pub enum Event<'a> {
         /// `true` for 'S'.
         accepted: bool,
     },
+    /// The server answered the GSSENCRequest (sent only when
+    /// [`crate::Settings::gssenc_request`] asked for it). Refused: the startup goes on.
+    GssEncAnswer {
+        /// `true` for 'G' (which this client cannot use: a fatal error follows).
+        accepted: bool,
+    },
     /// The server accepted our authentication (AuthenticationOk, after every check).
     Authenticated,
     /// The server answered with NegotiateProtocolVersion; the connection continues with

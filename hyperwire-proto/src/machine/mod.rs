@@ -75,6 +75,8 @@ impl core::fmt::Debug for CancelRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// GSSENCRequest sent; one byte answers it.
+    AwaitGssAnswer,
     /// SSLRequest sent; one byte answers it.
     AwaitTlsAnswer,
     /// The adapter is running the TLS handshake.
@@ -254,13 +256,11 @@ impl Protocol {
             )));
         }
         core.session_format = startup_result_format(&core.settings);
-        match core.settings.tls {
-            TlsPlan::Disabled => core.send_startup(),
-            TlsPlan::Prefer | TlsPlan::Require => {
-                frontend::ssl_request(&mut core.send);
-                core.phase = Phase::AwaitTlsAnswer;
-            }
-            TlsPlan::Direct => core.phase = Phase::TlsHandshake,
+        if core.settings.gssenc_probe && core.settings.tls != TlsPlan::Direct {
+            frontend::gssenc_request(&mut core.send);
+            core.phase = Phase::AwaitGssAnswer;
+        } else {
+            core.begin_tls_or_startup();
         }
         Protocol {
             recv: RecvBuffer::default(),
@@ -357,7 +357,10 @@ impl Protocol {
                 self.core.fatal_reported = true;
                 return Some(Event::Fatal(err.clone()));
             }
-            if self.core.phase == Phase::AwaitTlsAnswer {
+            if matches!(
+                self.core.phase,
+                Phase::AwaitTlsAnswer | Phase::AwaitGssAnswer
+            ) {
                 let Some(&answer) = self.recv.unread().first() else {
                     if self.recv.eof {
                         self.core.fail(Error::Closed(ClosedReason::DuringStartup));
@@ -367,7 +370,11 @@ impl Protocol {
                 };
                 let extra = self.recv.unread().len() > 1;
                 self.recv.skip(1);
-                self.core.on_tls_answer(answer, extra);
+                if self.core.phase == Phase::AwaitGssAnswer {
+                    self.core.on_gss_answer(answer, extra);
+                } else {
+                    self.core.on_tls_answer(answer, extra);
+                }
                 continue;
             }
             let frame = match self.recv.next_frame(self.core.settings.max_message_size) {

@@ -33,6 +33,7 @@ pub struct Settings {
     pub(crate) require_auth_text: String,
     pub(crate) channel_binding: ChannelBinding,
     pub(crate) tls: TlsPlan,
+    pub(crate) gssenc_probe: bool,
     pub(crate) min_protocol: ProtocolVersion,
     pub(crate) max_protocol: ProtocolVersion,
     pub(crate) max_message_size: u32,
@@ -57,6 +58,7 @@ impl Settings {
             require_auth_text: String::new(),
             channel_binding: ChannelBinding::default(),
             tls: TlsPlan::Disabled,
+            gssenc_probe: false,
             min_protocol: ProtocolVersion::V3_0,
             max_protocol: ProtocolVersion::V3_0,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -131,6 +133,14 @@ impl Settings {
     /// How to negotiate encryption.
     pub fn tls(&mut self, plan: TlsPlan) -> &mut Self {
         self.tls = plan;
+        self
+    }
+
+    /// Send a GSSENCRequest first and continue when the server refuses it. This
+    /// client has no GSSAPI, so `gssencmode=prefer` does not probe (as libpq built
+    /// without GSSAPI); this exists to test servers' answers, such as Hyper's 'N'.
+    pub fn gssenc_request(&mut self, probe: bool) -> &mut Self {
+        self.gssenc_probe = probe;
         self
     }
 

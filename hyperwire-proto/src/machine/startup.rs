@@ -28,6 +28,34 @@ impl Core {
         }
     }
 
+    /// After any GSSENCRequest: SSLRequest, TLS at once, or the StartupMessage.
+    pub(super) fn begin_tls_or_startup(&mut self) {
+        match self.settings.tls {
+            TlsPlan::Disabled => self.send_startup(),
+            TlsPlan::Prefer | TlsPlan::Require => {
+                frontend::ssl_request(&mut self.send);
+                self.phase = Phase::AwaitTlsAnswer;
+            }
+            TlsPlan::Direct => self.phase = Phase::TlsHandshake,
+        }
+    }
+
+    /// The one-byte answer to GSSENCRequest. 'N' continues; 'G' would need GSSAPI,
+    /// which this client does not have.
+    pub(super) fn on_gss_answer(&mut self, answer: u8, extra: bool) {
+        match answer {
+            // Nothing may follow before our next message.
+            _ if extra => self.fail(ProtocolError::UnencryptedBytesAfterTlsAnswer.into()),
+            b'N' => {
+                self.queued
+                    .push_back(crate::Event::GssEncAnswer { accepted: false });
+                self.begin_tls_or_startup();
+            }
+            b'G' => self.fail(AuthError::Unsupported("GSSAPI encryption").into()),
+            other => self.fail(ProtocolError::BadEncryptionAnswer(other).into()),
+        }
+    }
+
     /// The one-byte answer to SSLRequest. `extra`: more bytes were already received.
     pub(super) fn on_tls_answer(&mut self, answer: u8, extra: bool) {
         match answer {
