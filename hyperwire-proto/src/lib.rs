@@ -25,6 +25,7 @@ pub mod config;
 mod error;
 mod machine;
 mod server_error;
+pub mod value;
 
 pub use codec::{Format, ProtocolVersion, TransactionStatus};
 pub use error::{
