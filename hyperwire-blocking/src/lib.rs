@@ -1,1 +1,42 @@
-//! placeholder
+//! # hyperwire-blocking
+//!
+//! A blocking PostgreSQL and Hyper client over `std` sockets, driven by the
+//! [`hyperwire_proto`] state machine. There is no async runtime inside: one socket,
+//! non-blocking, waited on with `poll(2)` for reads and writes together, so a large
+//! COPY or pipeline never deadlocks against a server that is writing too.
+//!
+//! ```no_run
+//! use hyperwire_blocking::Client;
+//!
+//! let mut client = Client::connect("host=127.0.0.1 user=postgres dbname=postgres")?;
+//! let row = client.query_one("SELECT $1::int8 + 1", &[&41i64])?;
+//! assert_eq!(row.get::<i64>(0)?, 42);
+//! # Ok::<(), hyperwire_blocking::Error>(())
+//! ```
+
+mod cancel;
+mod client;
+mod conn;
+mod connect;
+mod copy;
+mod error;
+mod params;
+mod pipeline;
+mod row;
+mod rows;
+mod stream;
+mod transaction;
+
+pub use cancel::CancelToken;
+pub use client::{Client, QueryResult, Statement, TimeoutPolicy};
+pub use conn::{NoticeHandler, Notification};
+pub use copy::{CopyIn, CopyOut};
+pub use error::{Error, Result};
+pub use pipeline::Pipeline;
+pub use row::{Column, ColumnIndex, Row};
+pub use rows::RowIter;
+pub use transaction::Transaction;
+
+pub use hyperwire_proto::config::Config;
+pub use hyperwire_proto::value::{FromSql, ToSql};
+pub use hyperwire_proto::{Format, ServerError, TransactionStatus};

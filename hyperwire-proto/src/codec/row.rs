@@ -41,6 +41,15 @@ impl<'a> DataRow<'a> {
         })
     }
 
+    /// Validates a DataRow body (column count, then the columns), as adapters do for
+    /// rows they kept.
+    pub fn from_body(body: &'a [u8]) -> Result<Self, crate::error::ProtocolError> {
+        Self::parse(body).map_err(|reason| crate::error::ProtocolError::Malformed {
+            message: "DataRow",
+            reason,
+        })
+    }
+
     /// A row whose body `parse` already accepted: reads only the count.
     pub(crate) fn validated(body: &'a [u8]) -> Self {
         match body {

@@ -270,9 +270,7 @@ impl FromSql<'_> for Vec<u8> {
         if format != Format::Text {
             return Ok(raw.to_vec());
         }
-        let hex = raw
-            .strip_prefix(b"\\x")
-            .ok_or(malformed("bytea", format))?;
+        let hex = raw.strip_prefix(b"\\x").ok_or(malformed("bytea", format))?;
         if hex.len() % 2 != 0 {
             return Err(malformed("bytea", format));
         }
@@ -329,12 +327,16 @@ mod tests {
         99i32.encode(Format::HyperBinary, &mut out).unwrap();
         assert_eq!(out, [0x63, 0, 0, 0]);
         out.clear();
-        (-5_000_000_000i64).encode(Format::HyperBinary, &mut out).unwrap();
+        (-5_000_000_000i64)
+            .encode(Format::HyperBinary, &mut out)
+            .unwrap();
         assert_eq!(out, [0x00, 0x0e, 0xfa, 0xd5, 0xfe, 0xff, 0xff, 0xff]);
         out.clear();
         f64::NAN.encode(Format::Text, &mut out).unwrap();
         assert_eq!(out, b"NaN");
-        assert!(f64::decode(oid::FLOAT8, Format::Text, b"NaN").unwrap().is_nan());
+        assert!(f64::decode(oid::FLOAT8, Format::Text, b"NaN")
+            .unwrap()
+            .is_nan());
         out.clear();
         [0xdeu8, 0xad][..].encode(Format::Text, &mut out).unwrap();
         assert_eq!(out, b"\\xdead");
@@ -342,7 +344,10 @@ mod tests {
 
     #[test]
     fn widening_and_errors() {
-        assert_eq!(i64::decode(oid::INT2, Format::Binary, &[0xff, 0xfe]).unwrap(), -2);
+        assert_eq!(
+            i64::decode(oid::INT2, Format::Binary, &[0xff, 0xfe]).unwrap(),
+            -2
+        );
         assert_eq!(i64::decode(oid::INT4, Format::Text, b"7").unwrap(), 7);
         assert!(matches!(
             i32::decode(oid::INT8, Format::Binary, &[0; 8]),
@@ -356,7 +361,10 @@ mod tests {
             i32::decode(oid::INT4, Format::Text, b"x1"),
             Err(ValueError::Malformed { .. })
         ));
-        assert_eq!(<&str>::decode(oid::INT4, Format::Text, b"12").unwrap(), "12");
+        assert_eq!(
+            <&str>::decode(oid::INT4, Format::Text, b"12").unwrap(),
+            "12"
+        );
         assert!(<&str>::decode(oid::INT4, Format::Binary, &[0; 4]).is_err());
         assert_eq!(
             super::super::decode_column::<Option<i32>>(oid::INT4, Format::Text, None).unwrap(),

@@ -1,0 +1,665 @@
+//! The blocking [`Client`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyperwire_proto::config::Config;
+use hyperwire_proto::value::{oid, ToSql};
+use hyperwire_proto::{Event, Format, RequestId, ServerError, TransactionStatus};
+
+use crate::cancel::CancelToken;
+use crate::conn::{Conn, NoticeHandler, Notification};
+use crate::connect::{self, Target};
+use crate::error::{Error, Result};
+use crate::params::Encoded;
+use crate::row::{columns_of, Column, Row, RowBatch};
+use crate::rows::RowIter;
+
+/// What to do when a request outlives [`Client::set_request_timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TimeoutPolicy {
+    /// Send a CancelRequest, then read the request's remaining answers: the
+    /// connection stays usable.
+    #[default]
+    CancelThenDrain,
+    /// Send a CancelRequest and close the connection at once.
+    CancelThenClose,
+}
+
+/// The result of one statement.
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    /// The columns (empty for statements without rows).
+    pub columns: Arc<[Column]>,
+    /// The rows.
+    pub rows: Vec<Row>,
+    /// The command tag (`SELECT 2`, `INSERT 0 1`...); empty for an empty query.
+    pub tag: String,
+}
+
+impl QueryResult {
+    /// The row count from the tag (`INSERT 0 5` → 5), if the tag has one.
+    pub fn rows_affected(&self) -> Option<u64> {
+        rows_affected(&self.tag)
+    }
+}
+
+pub(crate) fn rows_affected(tag: &str) -> Option<u64> {
+    tag.rsplit(' ').next().and_then(|n| n.parse().ok())
+}
+
+/// A prepared statement.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    name: String,
+    params: Vec<u32>,
+    columns: Arc<[Column]>,
+}
+
+impl Statement {
+    /// The statement's name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The parameter types the server inferred (or that were declared).
+    pub fn params(&self) -> &[u32] {
+        &self.params
+    }
+    /// The result columns (as text; execution picks the formats).
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+}
+
+/// The result formats for a prepared statement: binary for types this crate decodes
+/// from binary, text for the rest.
+fn formats_for(columns: &[Column]) -> Vec<Format> {
+    columns
+        .iter()
+        .map(|c| match c.type_oid() {
+            oid::BOOL
+            | oid::INT2
+            | oid::INT4
+            | oid::INT8
+            | oid::FLOAT4
+            | oid::FLOAT8
+            | oid::OID
+            | oid::BYTEA
+            | oid::TEXT
+            | oid::VARCHAR
+            | oid::NAME => Format::Binary,
+            _ => Format::Text,
+        })
+        .collect()
+}
+
+/// Collects the results of one request from its events.
+#[derive(Default)]
+pub(crate) struct Collector {
+    pub(crate) results: Vec<QueryResult>,
+    current: Option<QueryResult>,
+    batch: RowBatch,
+    pub(crate) error: Option<ServerError>,
+    pub(crate) skipped: bool,
+    pub(crate) copy: bool,
+}
+
+impl Collector {
+    /// Handles one event of the request. `Ok(true)` at its end.
+    pub(crate) fn on_event(&mut self, ev: &Event<'_>) -> Result<bool> {
+        match ev {
+            Event::RowDescription {
+                description,
+                formats,
+                ..
+            } => {
+                self.finish_current();
+                self.current = Some(QueryResult {
+                    columns: columns_of(description, formats),
+                    ..QueryResult::default()
+                });
+            }
+            Event::DataRow { row, formats, .. } => {
+                let current = self.current.get_or_insert_with(QueryResult::default);
+                // The formats of the rows are the request's; fix columns described
+                // before the Bind chose them.
+                let stale = current
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .any(|(i, c)| c.format() != formats.get(i));
+                if stale {
+                    current.columns = current
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| c.with_format(formats.get(i)))
+                        .collect();
+                }
+                self.batch.push(row);
+            }
+            Event::CommandComplete { tag, .. } => {
+                let current = self.current.get_or_insert_with(QueryResult::default);
+                current.tag = (*tag).to_owned();
+                self.finish_current();
+            }
+            Event::EmptyQuery { .. } => {
+                self.finish_current();
+                self.results.push(QueryResult::default());
+            }
+            Event::ServerError { error, .. } => {
+                self.flush_rows();
+                if self.error.is_none() {
+                    self.error = Some(ServerError::from_fields(error));
+                }
+            }
+            Event::Skipped { .. } => self.skipped = true,
+            Event::CopyInStart { .. } | Event::CopyOutStart { .. } => self.copy = true,
+            Event::Done { .. } => {
+                self.finish_current();
+                return Ok(true);
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    fn flush_rows(&mut self) {
+        if let Some(current) = &mut self.current {
+            if !self.batch.is_empty() {
+                let columns = Arc::clone(&current.columns);
+                self.batch.drain_into(&columns, &mut current.rows);
+            }
+        }
+    }
+
+    fn finish_current(&mut self) {
+        self.flush_rows();
+        if let Some(current) = self.current.take() {
+            self.results.push(current);
+        }
+    }
+
+    pub(crate) fn into_result(self) -> Result<Vec<QueryResult>> {
+        if let Some(e) = self.error {
+            return Err(Error::Server(Box::new(e)));
+        }
+        if self.skipped {
+            return Err(Error::UnexpectedResult(
+                "skipped after an earlier error in the same pipeline",
+            ));
+        }
+        Ok(self.results)
+    }
+}
+
+/// A blocking connection to PostgreSQL or Hyper.
+///
+/// Every method sends its request and reads until the request's end. A server error
+/// comes back as [`Error::Server`] and leaves the connection usable; anything that
+/// makes the connection unusable comes back as [`Error::Protocol`] or
+/// [`Error::Io`], and [`Client::is_healthy`] turns false.
+pub struct Client {
+    pub(crate) conn: Conn,
+    target: Target,
+    statements: u64,
+    request_timeout: Option<Duration>,
+    timeout_policy: TimeoutPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.target)
+            .field("protocol", &self.conn.proto)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects with a conninfo string (`host=... user=...`) or URL
+    /// (`postgresql://...`), completed by the libpq environment variables (PGHOST,
+    /// PGPORT, PGUSER, PGPASSWORD, ...) and the password file.
+    pub fn connect(conninfo: &str) -> Result<Client> {
+        let mut config = Config::parse(conninfo).map_err(|e| Error::Config(e.to_string()))?;
+        connect::apply_env(&mut config)?;
+        Client::connect_config(&config)
+    }
+
+    /// Connects with settings already complete (no environment is read).
+    pub fn connect_config(config: &Config) -> Result<Client> {
+        let session = connect::connect(config)?;
+        Ok(Client {
+            conn: session.conn,
+            target: session.target,
+            statements: 0,
+            request_timeout: None,
+            timeout_policy: TimeoutPolicy::default(),
+        })
+    }
+
+    /// A deadline for every later request, and what happens when it passes.
+    pub fn set_request_timeout(&mut self, timeout: Option<Duration>, policy: TimeoutPolicy) {
+        self.request_timeout = timeout;
+        self.timeout_policy = policy;
+    }
+
+    /// Receives every notice and warning as it arrives (instead of queuing them for
+    /// [`take_notices`](Self::take_notices)).
+    pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
+        self.conn.notice_handler = handler;
+    }
+
+    /// The notices received so far (when no handler is set), oldest first.
+    pub fn take_notices(&mut self) -> Vec<ServerError> {
+        self.conn.notices.drain(..).collect()
+    }
+
+    /// Sends pending bytes and reads one request's events until its `Done`,
+    /// applying the request timeout and its policy.
+    pub(crate) fn run(
+        &mut self,
+        id: RequestId,
+        mut f: impl FnMut(&Event<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        let deadline = self.request_timeout.map(|t| Instant::now() + t);
+        let result = self.conn.drive(deadline, |ev| {
+            let mine = event_request(&ev) == Some(id);
+            Ok(if f(&ev)? && mine { Some(()) } else { None })
+        });
+        match result {
+            Err(Error::Timeout) => {
+                self.on_timeout(id);
+                Err(Error::Timeout)
+            }
+            other => other,
+        }
+    }
+
+    fn on_timeout(&mut self, id: RequestId) {
+        if let Ok(token) = self.cancel_token() {
+            let _ = token.cancel();
+        }
+        match self.timeout_policy {
+            TimeoutPolicy::CancelThenDrain => {
+                // The cancel makes the server end the request soon; its answers are
+                // read and dropped so the connection stays in step.
+                let grace = Some(Instant::now() + Duration::from_secs(30));
+                let drained = self.conn.drive(grace, |ev| {
+                    Ok(matches!(ev, Event::Done { request } if request == id).then_some(()))
+                });
+                if drained.is_err() {
+                    self.conn.proto.terminate();
+                }
+            }
+            TimeoutPolicy::CancelThenClose => {
+                self.conn.proto.terminate();
+                let _ = self
+                    .conn
+                    .flush(Some(Instant::now() + Duration::from_secs(1)));
+            }
+        }
+    }
+
+    pub(crate) fn collect(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
+        self.collect_guarding_copy(id)
+    }
+
+    /// Runs one or more statements with the simple protocol (no parameters; every
+    /// value as text). One result per statement.
+    pub fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
+        let id = self.conn.proto.query(sql)?;
+        self.collect_guarding_copy(id)
+    }
+
+    /// Runs statements with the simple protocol, ignoring their rows.
+    pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        self.simple_query(sql).map(drop)
+    }
+
+    /// A COPY started by a query method is refused: COPY IN is failed, COPY OUT is
+    /// read to its end and dropped, and the request reports an error.
+    fn collect_guarding_copy(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
+        let mut c = Collector::default();
+        let mut refused_copy_in = false;
+        let proto_fail = |client: &mut Client| {
+            let _ = client
+                .conn
+                .proto
+                .copy_fail("COPY FROM STDIN is not supported by this call; use copy_in");
+        };
+        loop {
+            let mut in_copy = false;
+            let r = self.run(id, |ev| {
+                if matches!(ev, Event::CopyInStart { .. }) {
+                    in_copy = true;
+                    return Ok(true);
+                }
+                c.on_event(ev)
+            });
+            match r {
+                Ok(()) if in_copy => {
+                    refused_copy_in = true;
+                    proto_fail(self);
+                }
+                Ok(()) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if refused_copy_in || c.copy {
+            return Err(Error::UnexpectedResult(
+                "COPY needs copy_in or copy_out, not a query method",
+            ));
+        }
+        c.into_result()
+    }
+
+    fn next_statement_name(&mut self) -> String {
+        self.statements += 1;
+        format!("hw_s{}", self.statements)
+    }
+
+    /// Runs one statement with parameters (extended protocol, one round trip) and
+    /// returns its rows. Values arrive as text; `Row::get` parses them.
+    pub fn query(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>> {
+        Ok(self.query_result(sql, params)?.rows)
+    }
+
+    /// Like [`query`](Self::query), with the columns and the command tag.
+    pub fn query_result(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<QueryResult> {
+        let id = self.send_query(sql, params)?;
+        let mut results = self.collect_guarding_copy(id)?;
+        Ok(results.pop().unwrap_or_default())
+    }
+
+    pub(crate) fn send_query(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<RequestId> {
+        let encoded = Encoded::new(params, None)?;
+        let values = encoded.values();
+        Ok(self
+            .conn
+            .proto
+            .request()
+            .parse("", sql, &encoded.types)
+            .describe_statement("")
+            .bind("", "", &encoded.formats, &values, &[Format::Text])
+            .execute("", 0)
+            .sync()
+            .finish()?)
+    }
+
+    /// Exactly one row, or [`Error::RowCount`].
+    pub fn query_one(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<Row> {
+        let mut rows = self.query(sql, params)?;
+        match rows.len() {
+            1 => rows.pop().ok_or(Error::RowCount { found: 0 }),
+            0 => Err(Error::RowCount { found: 0 }),
+            _ => Err(Error::RowCount { found: 2 }),
+        }
+    }
+
+    /// At most one row.
+    pub fn query_opt(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Row>> {
+        let mut rows = self.query(sql, params)?;
+        match rows.len() {
+            0 | 1 => Ok(rows.pop()),
+            _ => Err(Error::RowCount { found: 2 }),
+        }
+    }
+
+    /// Runs one statement and returns the number of rows it affected (0 if its tag
+    /// has no count).
+    pub fn execute(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<u64> {
+        Ok(self.query_result(sql, params)?.rows_affected().unwrap_or(0))
+    }
+
+    /// Prepares a named statement (parameter types are inferred by the server).
+    pub fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        // Hyper needs every $n declared; 0 leaves the type to the server.
+        let types = if self.conn.proto.is_hyper() {
+            vec![0; count_placeholders(sql)]
+        } else {
+            Vec::new()
+        };
+        self.prepare_typed(sql, &types)
+    }
+
+    /// Prepares a named statement with declared parameter types (0: inferred).
+    pub fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<Statement> {
+        let name = self.next_statement_name();
+        let id = self.conn.proto.prepare(&name, sql, types)?;
+        let mut params = Vec::new();
+        let mut columns: Arc<[Column]> = Arc::from(Vec::new());
+        let mut error = None;
+        self.run(id, |ev| {
+            match ev {
+                Event::ParameterDescription { types, .. } => params = types.iter().collect(),
+                Event::RowDescription {
+                    description,
+                    formats,
+                    ..
+                } => columns = columns_of(description, formats),
+                Event::ServerError { error: e, .. } => {
+                    error = Some(ServerError::from_fields(e));
+                }
+                Event::Done { .. } => return Ok(true),
+                _ => {}
+            }
+            Ok(false)
+        })?;
+        if let Some(e) = error {
+            return Err(Error::Server(Box::new(e)));
+        }
+        Ok(Statement {
+            name,
+            params,
+            columns,
+        })
+    }
+
+    /// Runs a prepared statement. Columns of common types arrive in binary.
+    pub fn query_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<Vec<Row>> {
+        let id = self.send_prepared(stmt, params)?;
+        let mut results = self.collect_guarding_copy(id)?;
+        Ok(results.pop().map(|r| r.rows).unwrap_or_default())
+    }
+
+    /// Runs a prepared statement and returns the rows affected.
+    pub fn execute_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<u64> {
+        let id = self.send_prepared(stmt, params)?;
+        let mut results = self.collect_guarding_copy(id)?;
+        Ok(results.pop().and_then(|r| r.rows_affected()).unwrap_or(0))
+    }
+
+    fn send_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<RequestId> {
+        let encoded = Encoded::new(params, Some(&stmt.params))?;
+        let values = encoded.values();
+        let formats = formats_for(&stmt.columns);
+        Ok(self
+            .conn
+            .proto
+            .request()
+            .bind("", &stmt.name, &encoded.formats, &values, &formats)
+            .describe_portal("")
+            .execute("", 0)
+            .sync()
+            .finish()?)
+    }
+
+    /// Deallocates a prepared statement.
+    pub fn close_statement(&mut self, stmt: Statement) -> Result<()> {
+        let id = self
+            .conn
+            .proto
+            .request()
+            .close_statement(&stmt.name)
+            .sync()
+            .finish()?;
+        self.collect(id).map(drop)
+    }
+
+    /// Streams the rows of a statement: the iterator holds at most one receive
+    /// buffer's worth of rows, never the whole result.
+    pub fn query_iter(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<RowIter<'_>> {
+        let id = self.send_query(sql, params)?;
+        Ok(RowIter::new(self, id))
+    }
+
+    /// A token that cancels this session's running request from any thread.
+    pub fn cancel_token(&self) -> Result<CancelToken> {
+        let request = self.conn.proto.cancel_request()?;
+        Ok(CancelToken::new(self.target.clone(), request))
+    }
+
+    /// Notifications received so far, oldest first.
+    pub fn notifications(&mut self) -> impl Iterator<Item = Notification> + '_ {
+        self.conn.notifications.drain(..)
+    }
+
+    /// How many notifications were dropped because nobody read them.
+    pub fn dropped_notifications(&self) -> u64 {
+        self.conn.dropped_notifications
+    }
+
+    /// Waits for a notification while idle. `Ok(None)` after `timeout`.
+    pub fn wait_for_notification(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Notification>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(n) = self.conn.notifications.pop_front() {
+                return Ok(Some(n));
+            }
+            // Any non-asynchronous event while idle is the machine's to judge (it
+            // reports a desync as Fatal, which drive returns as an error).
+            match self.conn.drive(deadline, |_| Ok(None::<()>)) {
+                Err(Error::Timeout) => return Ok(self.conn.notifications.pop_front()),
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+        }
+    }
+
+    /// The transaction status after the last request.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.conn.proto.transaction_status()
+    }
+
+    /// A server parameter (`server_version`, `TimeZone`...).
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.conn.proto.parameter(name)
+    }
+
+    /// Whether the server is Hyper.
+    pub fn is_hyper(&self) -> bool {
+        self.conn.proto.is_hyper()
+    }
+
+    /// Whether the connection can still be used.
+    pub fn is_healthy(&self) -> bool {
+        self.conn.proto.is_healthy()
+    }
+
+    /// Sends Terminate and closes the connection.
+    pub fn close(mut self) -> Result<()> {
+        self.conn.proto.terminate();
+        self.conn
+            .flush(Some(Instant::now() + Duration::from_secs(5)))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if self.conn.proto.is_healthy() {
+            self.conn.proto.terminate();
+            let _ = self
+                .conn
+                .flush(Some(Instant::now() + Duration::from_millis(500)));
+        }
+    }
+}
+
+pub(crate) fn event_request(ev: &Event<'_>) -> Option<RequestId> {
+    Some(match ev {
+        Event::ReadyForQuery { request, .. }
+        | Event::RowDescription { request, .. }
+        | Event::DataRow { request, .. }
+        | Event::CommandComplete { request, .. }
+        | Event::EmptyQuery { request }
+        | Event::ParseComplete { request }
+        | Event::BindComplete { request }
+        | Event::CloseComplete { request }
+        | Event::NoData { request }
+        | Event::ParameterDescription { request, .. }
+        | Event::PortalSuspended { request }
+        | Event::CopyInStart { request, .. }
+        | Event::CopyOutStart { request, .. }
+        | Event::CopyData { request, .. }
+        | Event::CopyDone { request }
+        | Event::ServerError { request, .. }
+        | Event::Skipped { request }
+        | Event::Done { request } => *request,
+        _ => return None,
+    })
+}
+
+/// The highest `$n` in `sql`, skipping quoted strings, identifiers and comments.
+fn count_placeholders(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    let mut max = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\'' | b'"' => {
+                i += 1;
+                while let Some(&d) = b.get(i) {
+                    i += 1;
+                    if d == c {
+                        break;
+                    }
+                }
+                continue;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while b.get(i).is_some_and(|&d| d != b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'$' => {
+                let digits: String = sql
+                    .get(i + 1..)
+                    .unwrap_or("")
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                if let Ok(n) = digits.parse::<usize>() {
+                    max = max.max(n);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_counted_outside_quotes_and_comments() {
+        assert_eq!(count_placeholders("SELECT $1 + $3"), 3);
+        assert_eq!(count_placeholders("SELECT '$9', \"$8\" -- $7\n, $2"), 2);
+        assert_eq!(count_placeholders("SELECT 1"), 0);
+    }
+
+    #[test]
+    fn tags_give_row_counts() {
+        assert_eq!(rows_affected("INSERT 0 5"), Some(5));
+        assert_eq!(rows_affected("SELECT 3"), Some(3));
+        assert_eq!(rows_affected("CREATE TABLE"), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! The connection loop: a socket, the protocol machine, and the code that moves
+//! bytes between them. All protocol decisions stay in the machine.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use hyperwire_proto::{Event, Protocol, ServerError};
+
+use crate::error::{Error, Result};
+use crate::stream::Stream;
+
+/// How much to read per system call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Notifications kept while nobody reads them; older ones are dropped and counted.
+const MAX_QUEUED_NOTIFICATIONS: usize = 10_000;
+/// Notices kept for `take_notices` when no handler is installed.
+const MAX_QUEUED_NOTICES: usize = 256;
+
+/// A LISTEN notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The notifying backend's process id.
+    pub process_id: u32,
+    /// The channel.
+    pub channel: String,
+    /// The payload.
+    pub payload: String,
+}
+
+/// Called with every notice or warning the server sends.
+pub type NoticeHandler = Box<dyn FnMut(&ServerError) + Send>;
+
+pub(crate) struct Conn {
+    pub(crate) stream: Stream,
+    pub(crate) proto: Protocol,
+    pub(crate) notifications: VecDeque<Notification>,
+    pub(crate) dropped_notifications: u64,
+    pub(crate) notices: VecDeque<ServerError>,
+    pub(crate) notice_handler: Option<NoticeHandler>,
+}
+
+impl Conn {
+    pub(crate) fn new(stream: Stream, proto: Protocol) -> Conn {
+        Conn {
+            stream,
+            proto,
+            notifications: VecDeque::new(),
+            dropped_notifications: 0,
+            notices: VecDeque::new(),
+            notice_handler: None,
+        }
+    }
+
+    /// Writes what it can. `Ok(true)` if bytes moved.
+    fn write_some(&mut self) -> Result<bool> {
+        let pending = self.proto.pending_send();
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        match self.stream.write(pending) {
+            Ok(n) => {
+                self.proto.advance_send(n);
+                Ok(n > 0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads what has arrived. `Ok(true)` if bytes (or EOF) arrived.
+    fn read_some(&mut self) -> Result<bool> {
+        let buf = self.proto.recv_buf(READ_CHUNK);
+        match self.stream.read(buf) {
+            Ok(0) => {
+                self.proto.recv_eof();
+                Ok(true)
+            }
+            Ok(n) => {
+                self.proto.recv_commit(n);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                self.proto.recv_eof();
+                Ok(true)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Blocks until something was read (or the peer closed), writing pending bytes
+    /// meanwhile, so a large write never waits on a server that is writing too.
+    pub(crate) fn pump(&mut self, deadline: Option<Instant>) -> Result<()> {
+        loop {
+            self.write_some()?;
+            let want_write = !self.proto.pending_send().is_empty();
+            let Some(ready) = self.stream.wait(want_write, deadline)? else {
+                return Err(Error::Timeout);
+            };
+            if ready.write {
+                self.write_some()?;
+            }
+            if ready.read && self.read_some()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes everything pending, reading (into the machine's buffer) meanwhile.
+    pub(crate) fn flush(&mut self, deadline: Option<Instant>) -> Result<()> {
+        while !self.proto.pending_send().is_empty() {
+            if self.write_some()? {
+                continue;
+            }
+            let Some(ready) = self.stream.wait(true, deadline)? else {
+                return Err(Error::Timeout);
+            };
+            if ready.read {
+                self.read_some()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds events to `f` until it returns `Some`, reading as needed. Notices and
+    /// notifications are taken care of here; `Fatal` ends it with an error.
+    pub(crate) fn drive<T>(
+        &mut self,
+        deadline: Option<Instant>,
+        mut f: impl FnMut(Event<'_>) -> Result<Option<T>>,
+    ) -> Result<T> {
+        loop {
+            while let Some(ev) = self.proto.poll_event() {
+                match ev {
+                    Event::Notification {
+                        process_id,
+                        channel,
+                        payload,
+                    } => {
+                        if self.notifications.len() >= MAX_QUEUED_NOTIFICATIONS {
+                            self.notifications.pop_front();
+                            self.dropped_notifications += 1;
+                        }
+                        self.notifications.push_back(Notification {
+                            process_id,
+                            channel: channel.to_owned(),
+                            payload: payload.to_owned(),
+                        });
+                    }
+                    Event::Notice(fields) => {
+                        let notice = ServerError::from_fields(&fields);
+                        match &mut self.notice_handler {
+                            Some(handler) => handler(&notice),
+                            None => {
+                                if self.notices.len() >= MAX_QUEUED_NOTICES {
+                                    self.notices.pop_front();
+                                }
+                                self.notices.push_back(notice);
+                            }
+                        }
+                    }
+                    Event::Fatal(e) => return Err(e.into()),
+                    other => {
+                        if let Some(t) = f(other)? {
+                            return Ok(t);
+                        }
+                    }
+                }
+            }
+            self.pump(deadline)?;
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! COPY FROM STDIN as `std::io::Write`, COPY TO STDOUT as `std::io::Read`.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use hyperwire_proto::{Event, RequestId, ServerError};
+
+use crate::client::{rows_affected, Client};
+use crate::error::{Error, Result};
+
+/// CopyData messages are filled up to this size before being queued.
+const CHUNK: usize = 64 * 1024;
+/// Queued bytes beyond which a write waits for the socket.
+const HIGH_WATER: usize = 1024 * 1024;
+
+fn io_err(e: Error) -> io::Error {
+    match e {
+        Error::Io(e) => e,
+        other => io::Error::other(other),
+    }
+}
+
+/// Reads events until `request` starts its COPY (or fails).
+fn start(client: &mut Client, request: RequestId, want_in: bool) -> Result<()> {
+    let mut error = None;
+    let mut started = false;
+    client.run(request, |ev| {
+        match ev {
+            Event::CopyInStart { .. } if want_in => started = true,
+            Event::CopyOutStart { .. } if !want_in => started = true,
+            Event::CopyInStart { .. } | Event::CopyOutStart { .. } => {
+                return Err(Error::UnexpectedResult("COPY in the other direction"))
+            }
+            Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
+            Event::Done { .. } => return Ok(true),
+            _ => {}
+        }
+        Ok(started)
+    })?;
+    match (started, error) {
+        (true, _) => Ok(()),
+        (false, Some(e)) => Err(Error::Server(Box::new(e))),
+        (false, None) => Err(Error::UnexpectedResult(
+            "the statement did not start a COPY",
+        )),
+    }
+}
+
+/// Data for COPY FROM STDIN. Call [`finish`](Self::finish) to commit; dropping it
+/// unfinished sends CopyFail, and the connection stays usable.
+pub struct CopyIn<'c> {
+    client: &'c mut Client,
+    request: RequestId,
+    buf: Vec<u8>,
+    finished: bool,
+}
+
+impl<'c> CopyIn<'c> {
+    pub(crate) fn start(client: &'c mut Client, sql: &str) -> Result<Self> {
+        let request = client.conn.proto.query(sql)?;
+        start(client, request, true)?;
+        Ok(CopyIn {
+            client,
+            request,
+            buf: Vec::with_capacity(CHUNK),
+            finished: false,
+        })
+    }
+
+    fn queue_buffered(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.client.conn.proto.copy_data(&self.buf)?;
+            self.buf.clear();
+        }
+        if self.client.conn.proto.pending_send().len() > HIGH_WATER {
+            // Writes while reading: the server may be sending notices or an error.
+            self.client.conn.flush(None)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the COPY; returns the number of rows the server loaded.
+    pub fn finish(mut self) -> Result<u64> {
+        self.finished = true;
+        self.queue_buffered()?;
+        self.client.conn.proto.copy_done()?;
+        self.wait_end()
+            .map(|tag| tag.and_then(|t| rows_affected(&t)).unwrap_or(0))
+    }
+
+    /// Aborts the COPY with `reason` (the server's error quotes it); nothing is loaded.
+    pub fn abort(mut self, reason: &str) -> Result<()> {
+        self.finished = true;
+        self.client.conn.proto.copy_fail(reason)?;
+        match self.wait_end() {
+            Err(Error::Server(e)) if e.code() == "57014" => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    fn wait_end(&mut self) -> Result<Option<String>> {
+        let mut tag = None;
+        let mut error = None;
+        self.client.run(self.request, |ev| {
+            match ev {
+                Event::CommandComplete { tag: t, .. } => tag = Some((*t).to_owned()),
+                Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
+                Event::Done { .. } => return Ok(true),
+                _ => {}
+            }
+            Ok(false)
+        })?;
+        match error {
+            Some(e) => Err(Error::Server(Box::new(e))),
+            None => Ok(tag),
+        }
+    }
+}
+
+impl Write for CopyIn<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.client.conn.proto.in_copy_in() {
+            // The server ended the COPY (an error arrived): finish() reports it.
+            return Err(io::Error::other("COPY FROM STDIN ended by the server"));
+        }
+        if self.buf.len() + data.len() > CHUNK {
+            self.queue_buffered().map_err(io_err)?;
+        }
+        if data.len() >= CHUNK {
+            self.client
+                .conn
+                .proto
+                .copy_data(data)
+                .map_err(|e| io_err(e.into()))?;
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.queue_buffered().map_err(io_err)?;
+        self.client.conn.flush(None).map_err(io_err)
+    }
+}
+
+impl Drop for CopyIn<'_> {
+    fn drop(&mut self) {
+        if self.finished || !self.client.is_healthy() {
+            return;
+        }
+        if self
+            .client
+            .conn
+            .proto
+            .copy_fail("COPY abandoned by the client")
+            .is_ok()
+        {
+            let request = self.request;
+            let grace = Some(Instant::now() + Duration::from_secs(30));
+            let ended = self.client.conn.drive(grace, |ev| {
+                Ok(matches!(ev, Event::Done { request: r } if r == request).then_some(()))
+            });
+            if ended.is_err() {
+                self.client.conn.proto.terminate();
+            }
+        }
+    }
+}
+
+/// The data of COPY TO STDOUT, streamed.
+pub struct CopyOut<'c> {
+    client: &'c mut Client,
+    request: RequestId,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+    tag: Option<String>,
+}
+
+impl<'c> CopyOut<'c> {
+    pub(crate) fn start(client: &'c mut Client, sql: &str) -> Result<Self> {
+        let request = client.conn.proto.query(sql)?;
+        start(client, request, false)?;
+        Ok(CopyOut {
+            client,
+            request,
+            chunk: Vec::new(),
+            pos: 0,
+            done: false,
+            tag: None,
+        })
+    }
+
+    /// The command tag (`COPY n`), once all data was read.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// Reads the next CopyData message (`Ok(false)` at the end).
+    fn next_chunk(&mut self) -> Result<bool> {
+        self.chunk.clear();
+        self.pos = 0;
+        let mut error = None;
+        let mut got = false;
+        let chunk = &mut self.chunk;
+        let tag = &mut self.tag;
+        let mut done = false;
+        self.client.run(self.request, |ev| {
+            match ev {
+                Event::CopyData { data, .. } => {
+                    chunk.extend_from_slice(data);
+                    got = true;
+                    return Ok(true);
+                }
+                Event::CommandComplete { tag: t, .. } => *tag = Some((*t).to_owned()),
+                Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
+                Event::Done { .. } => {
+                    done = true;
+                    return Ok(true);
+                }
+                _ => {}
+            }
+            Ok(false)
+        })?;
+        self.done = done;
+        if let Some(e) = error {
+            self.drain();
+            return Err(Error::Server(Box::new(e)));
+        }
+        Ok(got)
+    }
+
+    fn drain(&mut self) {
+        if self.done {
+            return;
+        }
+        let request = self.request;
+        let _ = self.client.conn.drive(None, |ev| {
+            Ok(matches!(ev, Event::Done { request: r } if r == request).then_some(()))
+        });
+        self.done = true;
+    }
+}
+
+impl Read for CopyOut<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            if self.done || !self.next_chunk().map_err(io_err)? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), self.chunk.get(self.pos..self.pos + n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Drop for CopyOut<'_> {
+    fn drop(&mut self) {
+        if self.done || !self.client.is_healthy() {
+            return;
+        }
+        if let Ok(token) = self.client.cancel_token() {
+            let _ = token.cancel();
+        }
+        self.drain();
+    }
+}
+
+impl Client {
+    /// Starts `COPY ... FROM STDIN`; write the data to the returned writer.
+    pub fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_>> {
+        CopyIn::start(self, sql)
+    }
+
+    /// Starts `COPY ... TO STDOUT`; read the data from the returned reader.
+    pub fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_>> {
+        CopyOut::start(self, sql)
+    }
+}

@@ -1,0 +1,55 @@
+//! Encoding parameters for Bind.
+
+use hyperwire_proto::value::ToSql;
+use hyperwire_proto::Format;
+
+use crate::error::{Error, Result};
+
+/// Encoded parameters: declared types, formats and values, sharing one buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    pub(crate) types: Vec<u32>,
+    pub(crate) formats: Vec<Format>,
+    buf: Vec<u8>,
+    /// `None` for NULL, else the value's range in `buf`.
+    ranges: Vec<Option<(usize, usize)>>,
+}
+
+impl Encoded {
+    /// Encodes `params`. With `declared` (a prepared statement's parameter types) a
+    /// value goes in binary only when its type is exactly the declared one, else in
+    /// text, which the server parses for any type. Without, text values are declared
+    /// as unknown (OID 0) so the server infers their type, as libpq does.
+    pub(crate) fn new(params: &[&dyn ToSql], declared: Option<&[u32]>) -> Result<Encoded> {
+        let mut e = Encoded::default();
+        for (i, p) in params.iter().enumerate() {
+            let declared_type = declared.and_then(|d| d.get(i).copied());
+            let format = match declared_type {
+                Some(t) if t == p.type_oid() => p.preferred_format(),
+                Some(_) => Format::Text,
+                None => p.preferred_format(),
+            };
+            let start = e.buf.len();
+            let present = p
+                .encode(format, &mut e.buf)
+                .map_err(|error| Error::Value { index: i, error })?;
+            e.ranges.push(present.then_some((start, e.buf.len())));
+            e.formats.push(format);
+            e.types.push(match (declared_type, format) {
+                (Some(t), _) => t,
+                (None, Format::Text) => 0,
+                (None, _) if present => p.type_oid(),
+                // A NULL: let the server decide its type.
+                (None, _) => 0,
+            });
+        }
+        Ok(e)
+    }
+
+    pub(crate) fn values(&self) -> Vec<Option<&[u8]>> {
+        self.ranges
+            .iter()
+            .map(|r| r.and_then(|(s, e)| self.buf.get(s..e)))
+            .collect()
+    }
+}

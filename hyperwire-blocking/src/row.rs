@@ -1,0 +1,206 @@
+//! Rows the caller keeps: they share one buffer per batch of rows, so collecting
+//! rows costs a reference count each, not an allocation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyperwire_proto::codec::{DataRow, FieldDescription, RowDescription};
+use hyperwire_proto::value::{decode_column, FromSql};
+use hyperwire_proto::{Format, ResultFormats};
+
+use crate::error::{Error, Result};
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    name: String,
+    type_oid: u32,
+    type_modifier: i32,
+    type_size: i16,
+    table_oid: u32,
+    column_id: i16,
+    format: Format,
+}
+
+impl Column {
+    pub(crate) fn new(f: &FieldDescription<'_>, format: Format) -> Column {
+        Column {
+            name: f.name.to_owned(),
+            type_oid: f.type_oid,
+            type_modifier: f.type_modifier,
+            type_size: f.type_size,
+            table_oid: f.table_oid,
+            column_id: f.column_id,
+            format,
+        }
+    }
+
+    pub(crate) fn with_format(&self, format: Format) -> Column {
+        Column {
+            format,
+            ..self.clone()
+        }
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The OID of its type.
+    pub fn type_oid(&self) -> u32 {
+        self.type_oid
+    }
+    /// The type modifier (precision and scale of numeric, length of varchar...).
+    pub fn type_modifier(&self) -> i32 {
+        self.type_modifier
+    }
+    /// The type's size (negative: variable).
+    pub fn type_size(&self) -> i16 {
+        self.type_size
+    }
+    /// The source table's OID, or 0.
+    pub fn table_oid(&self) -> u32 {
+        self.table_oid
+    }
+    /// The source column's number, or 0.
+    pub fn column_id(&self) -> i16 {
+        self.column_id
+    }
+    /// The format values arrive in (the one requested).
+    pub fn format(&self) -> Format {
+        self.format
+    }
+}
+
+pub(crate) fn columns_of(desc: &RowDescription<'_>, formats: &ResultFormats) -> Arc<[Column]> {
+    desc.fields()
+        .enumerate()
+        .map(|(i, f)| Column::new(&f, formats.get(i)))
+        .collect()
+}
+
+/// Something that names a column: its index or its name.
+pub trait ColumnIndex: std::fmt::Debug {
+    /// The index in `columns`.
+    fn index(&self, columns: &[Column]) -> Option<usize>;
+}
+
+impl ColumnIndex for usize {
+    fn index(&self, columns: &[Column]) -> Option<usize> {
+        (*self < columns.len()).then_some(*self)
+    }
+}
+
+impl ColumnIndex for &str {
+    fn index(&self, columns: &[Column]) -> Option<usize> {
+        columns.iter().position(|c| c.name == *self)
+    }
+}
+
+/// One row of a result.
+#[derive(Clone)]
+pub struct Row {
+    columns: Arc<[Column]>,
+    /// The DataRow body (column count, then the columns), already validated.
+    body: Bytes,
+}
+
+impl Row {
+    pub(crate) fn new(columns: Arc<[Column]>, body: Bytes) -> Row {
+        Row { columns, body }
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.data().map_or(0, |r| r.len())
+    }
+
+    /// Whether the row has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn data(&self) -> Result<DataRow<'_>> {
+        DataRow::from_body(&self.body).map_err(|e| Error::Protocol(e.into()))
+    }
+
+    /// The raw bytes of a value (`None` for NULL), in the column's format.
+    pub fn raw(&self, index: impl ColumnIndex) -> Result<Option<&[u8]>> {
+        let i = index
+            .index(&self.columns)
+            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+        self.data()?
+            .get(i)
+            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))
+    }
+
+    /// The raw values in order.
+    pub fn values(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.data().ok().into_iter().flat_map(|r| r.columns())
+    }
+
+    /// A value as `T` (use `Option<T>` for nullable columns). Borrowing types
+    /// (`&str`, `&[u8]`) borrow from the row.
+    pub fn get<'a, T: FromSql<'a>>(&'a self, index: impl ColumnIndex) -> Result<T> {
+        let i = index
+            .index(&self.columns)
+            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+        let column = self
+            .columns
+            .get(i)
+            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+        let raw = self
+            .data()?
+            .get(i)
+            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+        decode_column(column.type_oid, column.format, raw)
+            .map_err(|error| Error::Value { index: i, error })
+    }
+}
+
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut l = f.debug_list();
+        for v in self.values() {
+            l.entry(&v.map(String::from_utf8_lossy));
+        }
+        l.finish()
+    }
+}
+
+/// Collects DataRow bodies into one shared buffer; `Row`s are slices of it.
+#[derive(Default)]
+pub(crate) struct RowBatch {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RowBatch {
+    pub(crate) fn push(&mut self, row: &DataRow<'_>) {
+        // The count, then the columns exactly as received.
+        let count = u16::try_from(row.len()).unwrap_or(u16::MAX);
+        self.buf.extend_from_slice(&count.to_be_bytes());
+        self.buf.extend_from_slice(row.raw());
+        self.ends.push(self.buf.len());
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Turns the batch into rows (one allocation for the batch).
+    pub(crate) fn drain_into(&mut self, columns: &Arc<[Column]>, out: &mut impl Extend<Row>) {
+        let all = Bytes::from(std::mem::take(&mut self.buf));
+        let mut start = 0;
+        out.extend(self.ends.drain(..).map(|end| {
+            let row = Row::new(Arc::clone(columns), all.slice(start..end));
+            start = end;
+            row
+        }));
+    }
+}
