@@ -36,6 +36,8 @@ pub struct QueryResult {
     pub rows: Vec<Row>,
     /// The command tag (`SELECT 2`, `INSERT 0 1`...); empty for an empty query.
     pub tag: String,
+    /// Whether the statement returns rows (it sent a row description), even none.
+    pub returns_rows: bool,
 }
 
 impl QueryResult {
@@ -117,6 +119,7 @@ impl Collector {
                 self.finish_current();
                 self.current = Some(QueryResult {
                     columns: columns_of(description, formats),
+                    returns_rows: true,
                     ..QueryResult::default()
                 });
             }

@@ -24,6 +24,7 @@ mod params;
 mod pipeline;
 mod row;
 mod rows;
+mod simple;
 mod stream;
 mod transaction;
 
@@ -35,6 +36,7 @@ pub use error::{Error, Result};
 pub use pipeline::Pipeline;
 pub use row::{Column, ColumnIndex, Row};
 pub use rows::RowIter;
+pub use simple::SimpleHandler;
 pub use transaction::Transaction;
 
 pub use hyperwire_proto::config::Config;
