@@ -138,7 +138,7 @@ mod tests {
         report_position(&mut m, "select * from nope", 15);
         assert_eq!(m, "LINE 1: select * from nope\n                      ^\n");
         let mut m = String::new();
-        report_position(&mut m, "select 1;\nselect * from nope;", 24);
+        report_position(&mut m, "select 1;\nselect * from nope;", 25);
         assert_eq!(m, "LINE 2: select * from nope;\n                      ^\n");
     }
 }
