@@ -11,6 +11,9 @@ echo "== toolchain"
 cargo --version
 rustc --version
 
+echo "== servers (PostgreSQL 15/17/18, hyperd, PgBouncer)"
+bash .ci/install-servers.sh
+
 echo "== format"
 cargo fmt --all -- --check
 
@@ -18,12 +21,11 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
-if command -v cargo-nextest >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast
-    cargo test --workspace --locked --doc
-else
-    cargo test --workspace --locked
-fi
+# One process per test binary: the integration tests start each server once per
+# binary (nextest's process per test would start them once per test).
+# hwsql is built first: the side-by-side test against psql runs the binary.
+cargo build --workspace --locked --bins
+cargo test --workspace --locked --no-fail-fast
 
 echo "== no I/O in the core"
 ./.ci/check-core-deps.sh

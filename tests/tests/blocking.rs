@@ -1,0 +1,524 @@
+//! The blocking client against real servers: PostgreSQL 15, PostgreSQL 18 and hyperd
+//! (each started once for this test binary by the harness).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use hyperwire_blocking::{Client, Error, TimeoutPolicy, TransactionStatus};
+use hyperwire_tests::{self as harness, Server};
+
+fn pg_servers() -> [&'static Server; 2] {
+    [harness::pg15(), harness::pg18()]
+}
+
+fn all_servers() -> [&'static Server; 3] {
+    [harness::pg15(), harness::pg18(), harness::hyper()]
+}
+
+fn user(s: &Server) -> &'static str {
+    if s.database().is_none() {
+        harness::HYPER_USER
+    } else {
+        harness::TRUST_USER
+    }
+}
+
+fn connect(s: &Server) -> Client {
+    Client::connect(&s.conninfo(user(s))).unwrap_or_else(|e| panic!("{:?}: {e}", s.kind()))
+}
+
+/// A temp table name unique to this test and server.
+fn table(s: &Server, name: &str) -> String {
+    format!("tmp_{}_{name}", format!("{:?}", s.kind()).to_lowercase())
+}
+
+#[test]
+fn every_password_method_logs_in_on_postgres() {
+    for s in pg_servers() {
+        for u in [
+            harness::TRUST_USER,
+            harness::PASSWORD_USER,
+            harness::MD5_USER,
+            harness::SCRAM_USER,
+        ] {
+            let mut c = Client::connect(&s.conninfo(u)).unwrap_or_else(|e| panic!("{u}: {e}"));
+            let row = c.query_one("SELECT current_user::text", &[]).unwrap();
+            assert_eq!(row.get::<&str>(0).unwrap(), u);
+        }
+        // A wrong password is the server's error, with its SQLSTATE.
+        let bad = s.conninfo(harness::SCRAM_USER).replace("pw-scram", "wrong");
+        let err = Client::connect(&bad).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("28P01"), "{err}");
+        // require_auth refuses md5 before the password leaves.
+        let err = Client::connect(&format!(
+            "{} require_auth=scram-sha-256",
+            s.conninfo(harness::MD5_USER)
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("require_auth"), "{err}");
+    }
+}
+
+#[test]
+fn hyper_trust_and_scram() {
+    let mut c = connect(harness::hyper());
+    assert!(c.is_hyper());
+    let s = harness::hyper_scram();
+    let mut c2 = Client::connect(&s.conninfo(harness::HYPER_USER)).unwrap();
+    for c in [&mut c, &mut c2] {
+        assert_eq!(
+            c.query_one("SELECT 1 + 1", &[])
+                .unwrap()
+                .get::<i32>(0)
+                .unwrap(),
+            2
+        );
+    }
+    let bad = s.conninfo(harness::HYPER_USER).replace("pw-hyper", "nope");
+    let err = Client::connect(&bad).unwrap_err();
+    // Hyper refuses with 42501, not 28P01 (HYPER.md §2).
+    assert_eq!(err.sqlstate(), Some("42501"), "{err}");
+}
+
+#[test]
+fn unix_socket_and_multiple_hosts() {
+    let s = harness::pg15();
+    let dir = s.socket_dir().unwrap();
+    let mut c = Client::connect(&format!(
+        "host={} port={} user={} dbname=hyperwire",
+        dir.display(),
+        s.port(),
+        harness::TRUST_USER
+    ))
+    .unwrap();
+    assert_eq!(
+        c.query_one("SELECT 7", &[]).unwrap().get::<i32>(0).unwrap(),
+        7
+    );
+
+    // The first host refuses; the second works.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = Client::connect(&format!(
+        "host=127.0.0.1,127.0.0.1 port={closed},{} user={} dbname=hyperwire connect_timeout=5",
+        s.port(),
+        harness::TRUST_USER
+    ))
+    .unwrap();
+    assert!(c.is_healthy());
+    c.batch_execute("SELECT 1").unwrap();
+
+    // target_session_attrs: a primary is read-write, never a standby.
+    let base = s.conninfo(harness::TRUST_USER);
+    Client::connect(&format!("{base} target_session_attrs=read-write")).unwrap();
+    Client::connect(&format!("{base} target_session_attrs=primary")).unwrap();
+    Client::connect(&format!("{base} target_session_attrs=prefer-standby")).unwrap();
+    let err = Client::connect(&format!("{base} target_session_attrs=standby")).unwrap_err();
+    assert!(err.to_string().contains("target_session_attrs"), "{err}");
+}
+
+#[test]
+fn password_file_is_used_and_its_permissions_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = harness::pg15();
+    let dir = std::env::temp_dir().join(format!("hw-pgpass-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pgpass");
+    std::fs::write(
+        &file,
+        format!(
+            "127.0.0.1:{}:*:{}:pw-scram\n",
+            s.port(),
+            harness::SCRAM_USER
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let base = format!(
+        "host=127.0.0.1 port={} user={} dbname=hyperwire passfile={}",
+        s.port(),
+        harness::SCRAM_USER,
+        file.display()
+    );
+    Client::connect(&base).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Client::connect(&base).unwrap_err();
+    assert!(
+        err.to_string().contains("password"),
+        "a world-readable file is ignored: {err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn parameters_round_trip_in_text_and_binary() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let bytes: Vec<u8> = vec![0, 1, 0xde, 0xad];
+        let row = c
+            .query_one(
+                "SELECT $1::int4 + 1, $2::int8, $3::float8, $4::text, $5::bool, $6::bytea, $7::text IS NULL",
+                &[&41i32, &i64::MIN, &0.25f64, &"héllo", &true, &bytes, &None::<&str>],
+            )
+            .unwrap_or_else(|e| panic!("{:?}: {e}", s.kind()));
+        assert_eq!(row.get::<i32>(0).unwrap(), 42);
+        assert_eq!(row.get::<i64>(1).unwrap(), i64::MIN);
+        assert_eq!(row.get::<f64>(2).unwrap(), 0.25);
+        assert_eq!(row.get::<&str>(3).unwrap(), "héllo");
+        assert!(row.get::<bool>(4).unwrap());
+        assert_eq!(row.get::<Vec<u8>>(5).unwrap(), bytes);
+        assert!(row.get::<bool>(6).unwrap());
+        // NULL and malformed are different things.
+        let row = c.query_one("SELECT NULL::int4", &[]).unwrap();
+        assert_eq!(row.get::<Option<i32>>(0).unwrap(), None);
+        assert!(matches!(row.get::<i32>(0), Err(Error::Value { .. })));
+    }
+}
+
+#[test]
+fn prepared_statements_use_binary_results() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let stmt = c.prepare("SELECT $1::int8 * 2, 'x' || $2::text").unwrap();
+        for i in 0..5i64 {
+            let rows = c.query_prepared(&stmt, &[&i, &"y"]).unwrap();
+            assert_eq!(
+                rows[0].columns()[0].format(),
+                hyperwire_blocking::Format::Binary
+            );
+            assert_eq!(rows[0].get::<i64>(0).unwrap(), i * 2);
+            assert_eq!(rows[0].get::<&str>(1).unwrap(), "xy");
+        }
+        c.close_statement(stmt).unwrap();
+    }
+}
+
+#[test]
+fn server_errors_leave_the_connection_usable() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let err = c.query("SELECT * FROM no_such_table", &[]).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("42P01"), "{:?}: {err}", s.kind());
+        let err = c.query("SELECT 1/0", &[]).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("22012"));
+        assert!(c.is_healthy());
+        assert_eq!(
+            c.query_one("SELECT 3", &[]).unwrap().get::<i32>(0).unwrap(),
+            3
+        );
+        assert!(matches!(
+            c.query_one("SELECT 1 WHERE false", &[]),
+            Err(Error::RowCount { found: 0 })
+        ));
+    }
+}
+
+#[test]
+fn simple_query_multiple_statements_and_hyper_refusal() {
+    for s in pg_servers() {
+        let mut c = connect(s);
+        let r = c
+            .simple_query("SELECT 1 AS a; SELECT 'b' AS b, NULL AS c; ")
+            .unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].columns[0].name(), "b");
+        assert_eq!(r[1].rows[0].get::<Option<&str>>(1).unwrap(), None);
+        assert_eq!(r[0].tag, "SELECT 1");
+    }
+    let mut c = connect(harness::hyper());
+    let err = c.simple_query("SELECT 1; SELECT 2").unwrap_err();
+    assert_eq!(
+        err.sqlstate(),
+        Some("0A000"),
+        "hyperd allows one statement per Query"
+    );
+    assert_eq!(c.simple_query("SELECT 1;").unwrap().len(), 1);
+}
+
+#[test]
+fn row_streaming_and_dropping_a_stream_midway() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let mut n = 0i64;
+        let mut sum = 0i64;
+        {
+            let it = c
+                .query_iter("SELECT g::int8 FROM generate_series(1, 200000) g", &[])
+                .unwrap();
+            for row in it {
+                sum += row.unwrap().get::<i64>(0).unwrap();
+                n += 1;
+            }
+        }
+        assert_eq!(n, 200_000);
+        assert_eq!(sum, 200_000 * 200_001 / 2);
+        // Drop after a few rows of a huge result: cancel, drain, and the next query
+        // gets its own answer.
+        for _ in 0..3 {
+            let mut it = c
+                // (A cross join streams at once; one big generate_series is
+                // materialized by PostgreSQL before its first row.)
+                .query_iter(
+                    "SELECT x FROM generate_series(1, 10000) AS a(x), generate_series(1, 10000) AS b(y)",
+                    &[],
+                )
+                .unwrap();
+            it.next().unwrap().unwrap();
+            drop(it);
+            assert!(c.is_healthy());
+            assert_eq!(
+                c.query_one("SELECT 11", &[])
+                    .unwrap()
+                    .get::<i32>(0)
+                    .unwrap(),
+                11
+            );
+        }
+    }
+}
+
+#[test]
+fn copy_in_and_out_round_trip() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let t = table(s, "copy");
+        c.batch_execute(&format!("CREATE TEMP TABLE {t} (i int, t text)"))
+            .unwrap();
+        let mut w = c
+            .copy_in(&format!("COPY {t} FROM STDIN WITH (FORMAT text)"))
+            .unwrap();
+        for i in 0..10_000 {
+            writeln!(w, "{i}\trow {i}").unwrap();
+        }
+        assert_eq!(w.finish().unwrap(), 10_000);
+        let mut out = String::new();
+        let mut r = c
+            .copy_out(&format!(
+                "COPY (SELECT * FROM {t} ORDER BY i) TO STDOUT WITH (FORMAT csv)"
+            ))
+            .unwrap();
+        r.read_to_string(&mut out).unwrap();
+        drop(r);
+        assert_eq!(out.lines().count(), 10_000);
+        assert_eq!(out.lines().nth(9_999), Some("9999,row 9999"));
+
+        // An abandoned COPY IN loads nothing and leaves the connection usable.
+        let mut w = c
+            .copy_in(&format!("COPY {t} FROM STDIN WITH (FORMAT text)"))
+            .unwrap();
+        writeln!(w, "1\tlost").unwrap();
+        drop(w);
+        assert!(c.is_healthy());
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(n, 10_000);
+
+        // A data error ends the COPY with the server's error.
+        let mut w = c
+            .copy_in(&format!("COPY {t} FROM STDIN WITH (FORMAT text)"))
+            .unwrap();
+        writeln!(w, "not-a-number\tx").unwrap();
+        let err = w.finish().unwrap_err();
+        assert_eq!(err.sqlstate(), Some("22P02"), "{:?}: {err}", s.kind());
+        assert!(c.is_healthy());
+    }
+}
+
+#[test]
+fn large_copy_in_does_not_deadlock() {
+    let s = harness::pg15();
+    let mut c = connect(s);
+    c.batch_execute("CREATE TEMP TABLE big (t text)").unwrap();
+    let mut w = c.copy_in("COPY big FROM STDIN").unwrap();
+    let line = "x".repeat(1000) + "\n";
+    for _ in 0..50_000 {
+        w.write_all(line.as_bytes()).unwrap();
+    }
+    assert_eq!(w.finish().unwrap(), 50_000);
+}
+
+#[test]
+fn cancel_from_another_thread() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let token = c.cancel_token().unwrap();
+        let sql = if s.database().is_none() {
+            "SELECT count(*) FROM generate_series(1, 10000000000)"
+        } else {
+            "SELECT pg_sleep(30)"
+        };
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            token.cancel().unwrap();
+        });
+        let started = Instant::now();
+        let err = c.query(sql, &[]).unwrap_err();
+        t.join().unwrap();
+        assert_eq!(err.sqlstate(), Some("57014"), "{:?}: {err}", s.kind());
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert_eq!(
+            c.query_one("SELECT 5", &[]).unwrap().get::<i32>(0).unwrap(),
+            5
+        );
+    }
+}
+
+#[test]
+fn request_timeout_cancels_then_drains() {
+    for s in pg_servers() {
+        let mut c = connect(s);
+        c.set_request_timeout(
+            Some(Duration::from_millis(300)),
+            TimeoutPolicy::CancelThenDrain,
+        );
+        let err = c.query("SELECT pg_sleep(20)", &[]).unwrap_err();
+        assert!(matches!(err, Error::Timeout), "{err}");
+        assert!(c.is_healthy());
+        assert_eq!(
+            c.query_one("SELECT 8", &[]).unwrap().get::<i32>(0).unwrap(),
+            8
+        );
+
+        c.set_request_timeout(
+            Some(Duration::from_millis(300)),
+            TimeoutPolicy::CancelThenClose,
+        );
+        assert!(matches!(
+            c.query("SELECT pg_sleep(20)", &[]),
+            Err(Error::Timeout)
+        ));
+        assert!(!c.is_healthy());
+        assert!(c.query("SELECT 1", &[]).is_err());
+    }
+}
+
+#[test]
+fn notifications_between_sessions() {
+    for s in pg_servers() {
+        let mut listener = connect(s);
+        let mut notifier = connect(s);
+        listener.batch_execute("LISTEN hw_chan").unwrap();
+        notifier
+            .execute("SELECT pg_notify('hw_chan', $1)", &[&"hello"])
+            .unwrap();
+        let n = listener
+            .wait_for_notification(Some(Duration::from_secs(10)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (n.channel.as_str(), n.payload.as_str()),
+            ("hw_chan", "hello")
+        );
+        assert!(listener
+            .wait_for_notification(Some(Duration::from_millis(100)))
+            .unwrap()
+            .is_none());
+    }
+    let mut c = connect(harness::hyper());
+    let err = c.batch_execute("LISTEN foo").unwrap_err();
+    assert_eq!(err.sqlstate(), Some("42601"), "hyperd has no LISTEN: {err}");
+}
+
+#[test]
+fn transactions_commit_and_roll_back() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let t = table(s, "tx");
+        c.batch_execute(&format!("CREATE TEMP TABLE {t} (i int)"))
+            .unwrap();
+        {
+            let mut tx = c.transaction().unwrap();
+            assert_eq!(tx.transaction_status(), TransactionStatus::InTransaction);
+            tx.execute(&format!("INSERT INTO {t} VALUES (1)"), &[])
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        {
+            let mut tx = c.transaction().unwrap();
+            tx.execute(&format!("INSERT INTO {t} VALUES (2)"), &[])
+                .unwrap();
+            // dropped: rolled back
+        }
+        {
+            let mut tx = c.transaction().unwrap();
+            let _ = tx.query("SELECT 1/0", &[]).unwrap_err();
+            assert_eq!(tx.transaction_status(), TransactionStatus::Failed);
+            tx.rollback().unwrap();
+        }
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(n, 1, "{:?}", s.kind());
+    }
+}
+
+#[test]
+fn pipeline_reports_an_error_per_item() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        let mut p = c.pipeline();
+        p.query("SELECT $1::int4", &[&1i32]);
+        p.query("SELECT 1/0", &[]);
+        p.query("SELECT $1::int4", &[&3i32]);
+        let results = p.run().unwrap();
+        assert_eq!(
+            results[0].as_ref().unwrap().rows[0].get::<i32>(0).unwrap(),
+            1
+        );
+        assert_eq!(results[1].as_ref().unwrap_err().sqlstate(), Some("22012"));
+        assert_eq!(
+            results[2].as_ref().unwrap().rows[0].get::<i32>(0).unwrap(),
+            3
+        );
+
+        // A long pipeline in one write.
+        let mut p = c.pipeline();
+        for i in 0..5_000i64 {
+            p.query("SELECT $1::int8", &[&i]);
+        }
+        let results = p.run().unwrap();
+        assert_eq!(results.len(), 5_000);
+        assert_eq!(
+            results[4_999].as_ref().unwrap().rows[0]
+                .get::<i64>(0)
+                .unwrap(),
+            4_999
+        );
+    }
+}
+
+#[test]
+fn notices_are_collected() {
+    for s in all_servers() {
+        let mut c = connect(s);
+        c.batch_execute("BEGIN").unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        let notices = c.take_notices();
+        assert_eq!(notices.len(), 1, "{:?}", s.kind());
+        assert_eq!(notices[0].code(), "25001");
+        c.batch_execute("ROLLBACK").unwrap();
+    }
+}
+
+#[test]
+fn close_sends_terminate() {
+    for s in all_servers() {
+        let c = connect(s);
+        c.close().unwrap();
+    }
+}
