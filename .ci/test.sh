@@ -43,11 +43,12 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     for target in backend_decode machine_bytes machine_ops scram conninfo; do
         # A scratch copy of the corpus: the committed one stays small.
         work=$(mktemp -d)
+        log=$(mktemp)
         cp -r "fuzz/corpus/$target/." "$work/"
         (cd fuzz && cargo +nightly fuzz run -O "$target" "$work" -- \
-            -max_total_time="$secs" -max_len=4096 -print_final_stats=0 >/dev/null 2>"../target/fuzz-$target.log") \
-            || { tail -40 "target/fuzz-$target.log"; exit 1; }
-        rm -rf "$work"
+            -max_total_time="$secs" -max_len=4096 -print_final_stats=0 >/dev/null 2>"$log") \
+            || { tail -40 "$log"; exit 1; }
+        rm -rf "$work" "$log"
         echo "fuzz $target: ${secs}s clean"
     done
 else
