@@ -554,6 +554,12 @@ impl Client {
         self.conn.proto.parameter(name)
     }
 
+    /// The protocol version in use (3.2 only when asked for with
+    /// `max_protocol_version` and granted by the server).
+    pub fn protocol_version(&self) -> hyperwire_proto::ProtocolVersion {
+        self.conn.proto.protocol_version()
+    }
+
     /// Whether the server is Hyper.
     pub fn is_hyper(&self) -> bool {
         self.conn.proto.is_hyper()

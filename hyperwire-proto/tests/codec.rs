@@ -159,7 +159,7 @@ enum Be {
     NoticeResponse(Fields),
     FunctionCallResponse(Option<Vec<u8>>),
     NegotiateProtocolVersion {
-        newest_minor: u32,
+        newest_version: u32,
         unrecognized: Vec<String>,
     },
     NoData,
@@ -274,10 +274,10 @@ fn encode_be(m: &Be) -> Vec<u8> {
             b'V'
         }
         Be::NegotiateProtocolVersion {
-            newest_minor,
+            newest_version,
             unrecognized,
         } => {
-            b.extend_from_slice(&newest_minor.to_be_bytes());
+            b.extend_from_slice(&newest_version.to_be_bytes());
             b.extend_from_slice(&u32::try_from(unrecognized.len()).unwrap().to_be_bytes());
             for o in unrecognized {
                 put_cstr(&mut b, o.as_bytes());
@@ -463,10 +463,10 @@ fn model(msg: &BackendMessage<'_>) -> Be {
         BackendMessage::NoticeResponse(f) => Be::NoticeResponse(fields_model(f)),
         BackendMessage::FunctionCallResponse(v) => Be::FunctionCallResponse(v.map(<[u8]>::to_vec)),
         BackendMessage::NegotiateProtocolVersion {
-            newest_minor,
+            newest_version,
             unrecognized,
         } => Be::NegotiateProtocolVersion {
-            newest_minor,
+            newest_version,
             unrecognized: strs(unrecognized),
         },
         BackendMessage::NoData => Be::NoData,
@@ -941,16 +941,16 @@ fn golden_negotiate_protocol_version() {
     let f = golden(
         "76 0000001d 00000000 00000001 5f70715f2e636f6d7072657373696f6e00",
         &Be::NegotiateProtocolVersion {
-            newest_minor: 0,
+            newest_version: 0,
             unrecognized: vec!["_pq_.compression".into()],
         },
     );
     match decode_frame(&f) {
         BackendMessage::NegotiateProtocolVersion {
-            newest_minor,
+            newest_version,
             unrecognized,
         } => {
-            assert_eq!(newest_minor, 0);
+            assert_eq!(newest_version, 0);
             assert_eq!(
                 unrecognized.iter().collect::<Vec<_>>(),
                 ["_pq_.compression"]
@@ -962,7 +962,7 @@ fn golden_negotiate_protocol_version() {
     let f = golden(
         "76 0000000c 00000000 00000000",
         &Be::NegotiateProtocolVersion {
-            newest_minor: 0,
+            newest_version: 0,
             unrecognized: vec![],
         },
     );
@@ -2036,8 +2036,8 @@ fn be_strategy() -> impl Strategy<Value = Be> {
         error_fields_strategy().prop_map(Be::NoticeResponse),
         proptest::option::of(bytes(32)).prop_map(Be::FunctionCallResponse),
         (0..=i32::MAX.unsigned_abs(), vec(nonempty_text(), 0..4)).prop_map(
-            |(newest_minor, unrecognized)| Be::NegotiateProtocolVersion {
-                newest_minor,
+            |(newest_version, unrecognized)| Be::NegotiateProtocolVersion {
+                newest_version,
                 unrecognized
             }
         ),

@@ -383,6 +383,35 @@ fn negotiate_protocol_version_downgrades_3_2_to_3_0() {
 }
 
 #[test]
+fn negotiate_protocol_version_as_postgresql_sends_it() {
+    // PostgreSQL 15 answers a 3.2 StartupMessage with the whole version code 3.0.
+    let mut s = Settings::new("alice");
+    s.protocol_versions(ProtocolVersion::V3_0, ProtocolVersion::V3_2);
+    let mut p = Protocol::new(s);
+    take_sent(&mut p);
+    let mut body = 0x0003_0000i32.to_be_bytes().to_vec();
+    body.extend(0i32.to_be_bytes());
+    p.receive(&cat(&[msg(b'v', &body), trust_startup()]));
+    let ev = drain(&mut p);
+    assert!(has(&ev, "StartupComplete"), "{ev:?}");
+    assert_eq!(p.protocol_version(), ProtocolVersion::V3_0);
+
+    // Another major version is refused.
+    let mut s = Settings::new("alice");
+    s.protocol_versions(ProtocolVersion::V3_0, ProtocolVersion::V3_2);
+    let mut p = Protocol::new(s);
+    take_sent(&mut p);
+    let mut body = 0x0002_0000i32.to_be_bytes().to_vec();
+    body.extend(0i32.to_be_bytes());
+    p.receive(&msg(b'v', &body));
+    drain(&mut p);
+    assert!(matches!(
+        p.error(),
+        Some(Error::Protocol(ProtocolError::Negotiation(_)))
+    ));
+}
+
+#[test]
 fn negotiate_protocol_version_below_minimum_is_fatal() {
     let mut s = Settings::new("alice");
     s.protocol_versions(ProtocolVersion::V3_2, ProtocolVersion::V3_2);

@@ -522,3 +522,52 @@ fn close_sends_terminate() {
         c.close().unwrap();
     }
 }
+
+#[test]
+fn protocol_3_2_where_granted_and_the_hyper_fallback() {
+    use hyperwire_proto::ProtocolVersion;
+    // PostgreSQL 18 grants 3.2 and sends a long cancel key; cancel still works.
+    let s = harness::pg18();
+    let mut c = Client::connect(&format!(
+        "{} max_protocol_version=3.2",
+        s.conninfo(harness::TRUST_USER)
+    ))
+    .unwrap();
+    assert_eq!(c.protocol_version(), ProtocolVersion::V3_2);
+    let token = c.cancel_token().unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        token.cancel().unwrap();
+    });
+    let err = c.query("SELECT pg_sleep(30)", &[]).unwrap_err();
+    t.join().unwrap();
+    assert_eq!(err.sqlstate(), Some("57014"), "{err}");
+
+    // PostgreSQL 15 answers 3.2 with NegotiateProtocolVersion: 3.0 it is.
+    let s = harness::pg15();
+    let c = Client::connect(&format!(
+        "{} max_protocol_version=3.2",
+        s.conninfo(harness::TRUST_USER)
+    ))
+    .unwrap();
+    assert_eq!(c.protocol_version(), ProtocolVersion::V3_0);
+
+    // hyperd closes the socket on a 3.2 startup: the client retries once with 3.0.
+    let s = harness::hyper();
+    let mut c = Client::connect(&format!(
+        "{} max_protocol_version=3.2",
+        s.conninfo(harness::HYPER_USER)
+    ))
+    .unwrap();
+    assert_eq!(c.protocol_version(), ProtocolVersion::V3_0);
+    assert_eq!(
+        c.query_one("SELECT 4", &[]).unwrap().get::<i32>(0).unwrap(),
+        4
+    );
+    // With min_protocol_version=3.2 there is nothing to fall back to.
+    assert!(Client::connect(&format!(
+        "{} min_protocol_version=3.2 max_protocol_version=3.2",
+        s.conninfo(harness::HYPER_USER)
+    ))
+    .is_err());
+}

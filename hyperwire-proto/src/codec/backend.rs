@@ -227,11 +227,13 @@ pub enum BackendMessage<'a> {
     ErrorResponse(ErrorFields<'a>),
     /// `V`: the result of a FunctionCall (`None` is NULL).
     FunctionCallResponse(Option<&'a [u8]>),
-    /// `v`: the newest minor version the server supports, and the `_pq_.` options it
-    /// did not recognize.
+    /// `v`: the newest protocol version the server supports, and the `_pq_.` options
+    /// it did not recognize.
     NegotiateProtocolVersion {
-        /// Newest supported minor version of the requested major version.
-        newest_minor: u32,
+        /// The newest supported version. The protocol documentation calls it the
+        /// newest minor version; PostgreSQL sends the whole version code
+        /// (`major << 16 | minor`, e.g. `0x00030000`), as libpq expects.
+        newest_version: u32,
         /// Startup options the server did not recognize.
         unrecognized: StrList<'a>,
     },
@@ -406,14 +408,15 @@ fn other(tag: u8, body: &[u8]) -> Result<BackendMessage<'_>, Option<&'static str
             BackendMessage::FunctionCallResponse(value)
         }
         b'v' => {
-            let newest_minor = r.i32()?;
+            let newest_version = r.i32()?;
             let count = r.i32()?;
-            let (Ok(newest_minor), Ok(count)) = (u32::try_from(newest_minor), u32::try_from(count))
+            let (Ok(newest_version), Ok(count)) =
+                (u32::try_from(newest_version), u32::try_from(count))
             else {
                 return Err(Some("negative version or option count"));
             };
             BackendMessage::NegotiateProtocolVersion {
-                newest_minor,
+                newest_version,
                 unrecognized: StrList::parse(&mut r, Some(count))?,
             }
         }

@@ -88,9 +88,9 @@ impl Core {
             (Phase::Authenticating, BackendMessage::Authentication(a)) => self.on_auth(a),
             (
                 Phase::Authenticating,
-                BackendMessage::NegotiateProtocolVersion { newest_minor, .. },
+                BackendMessage::NegotiateProtocolVersion { newest_version, .. },
             ) => {
-                self.on_negotiate(*newest_minor)?;
+                self.on_negotiate(*newest_version)?;
                 Ok(Action::Forward(None))
             }
             (
@@ -128,8 +128,16 @@ impl Core {
         }
     }
 
-    fn on_negotiate(&mut self, newest_minor: u32) -> Result<(), Error> {
-        let offered = u16::try_from(newest_minor).unwrap_or(u16::MAX);
+    fn on_negotiate(&mut self, newest_version: u32) -> Result<(), Error> {
+        // PostgreSQL sends `major << 16 | minor`; a bare minor is read the same way.
+        let major = newest_version >> 16;
+        if major != 0 && major != u32::from(self.version.major) {
+            return Err(ProtocolError::Negotiation(
+                "server offered a different major protocol version",
+            )
+            .into());
+        }
+        let offered = u16::try_from(newest_version & 0xffff).unwrap_or(u16::MAX);
         if offered >= self.version.minor {
             return Err(ProtocolError::Negotiation(
                 "server asked to \"downgrade\" to the same or a newer minor version",
