@@ -72,6 +72,20 @@ impl Statement {
     pub fn columns(&self) -> &[Column] {
         &self.columns
     }
+
+    /// The result formats execution asks for.
+    pub(crate) fn result_formats(&self) -> Vec<Format> {
+        formats_for(&self.columns)
+    }
+
+    /// The columns as they arrive in `formats`.
+    pub(crate) fn columns_with(&self, formats: &[Format]) -> Arc<[Column]> {
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.with_format(formats.get(i).copied().unwrap_or_default()))
+            .collect()
+    }
 }
 
 /// The result formats for a prepared statement: binary for types this crate decodes

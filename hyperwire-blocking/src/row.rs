@@ -115,6 +115,10 @@ impl Row {
         &self.columns
     }
 
+    pub(crate) fn set_columns(&mut self, columns: Arc<[Column]>) {
+        self.columns = columns;
+    }
+
     /// The number of values.
     pub fn len(&self) -> usize {
         self.data().map_or(0, |r| r.len())

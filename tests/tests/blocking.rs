@@ -13,12 +13,17 @@ use std::time::{Duration, Instant};
 use hyperwire_blocking::{Client, Error, TimeoutPolicy, TransactionStatus};
 use hyperwire_tests::{self as harness, Server};
 
-fn pg_servers() -> [&'static Server; 2] {
-    [harness::pg15(), harness::pg18()]
+fn pg_servers() -> [&'static Server; 3] {
+    [harness::pg15(), harness::pg17(), harness::pg18()]
 }
 
-fn all_servers() -> [&'static Server; 3] {
-    [harness::pg15(), harness::pg18(), harness::hyper()]
+fn all_servers() -> [&'static Server; 4] {
+    [
+        harness::pg15(),
+        harness::pg17(),
+        harness::pg18(),
+        harness::hyper(),
+    ]
 }
 
 fn user(s: &Server) -> &'static str {
@@ -570,4 +575,69 @@ fn protocol_3_2_where_granted_and_the_hyper_fallback() {
         s.conninfo(harness::HYPER_USER)
     ))
     .is_err());
+}
+
+#[test]
+fn portals_fetch_a_few_rows_at_a_time() {
+    for s in pg_servers() {
+        let mut c = connect(s);
+        let stmt = c
+            .prepare("SELECT g::int8 FROM generate_series(1, 5) g")
+            .unwrap();
+        // On PostgreSQL a portal lives until the end of the transaction.
+        let mut tx = c.transaction().unwrap();
+        let mut portal = tx.bind_portal(&stmt, &[]).unwrap();
+        let sizes: Vec<usize> = (0..3)
+            .map(|_| tx.fetch(&mut portal, 2).unwrap().len())
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert!(portal.is_done());
+        tx.commit().unwrap();
+    }
+}
+
+#[test]
+fn hyperd_survives_the_portal_pattern_that_crashes_it() {
+    // HYPER.md §4: resuming a portal with Execute(0) after two suspensions kills
+    // hyperd. The core never sends 0 to hyperd. A server of our own, just in case.
+    let s = Server::start(harness::ServerKind::Hyper, harness::ServerOptions::new()).unwrap();
+    let mut c = connect(&s);
+    let stmt = c.prepare("SELECT g FROM generate_series(1, 5) g").unwrap();
+    let mut portal = c.bind_portal(&stmt, &[]).unwrap();
+    let a = c.fetch(&mut portal, 2).unwrap();
+    let b = c.fetch(&mut portal, 2).unwrap();
+    let rest = c.fetch(&mut portal, 0).unwrap();
+    assert_eq!((a.len(), b.len(), rest.len()), (2, 2, 1));
+    assert_eq!(rest[0].get::<i64>(0).unwrap(), 5);
+    assert!(portal.is_done());
+    // The server is alive: a new session works.
+    let mut d = connect(&s);
+    assert_eq!(
+        d.query_one("SELECT 1", &[]).unwrap().get::<i32>(0).unwrap(),
+        1
+    );
+}
+
+#[test]
+fn hyper_binary_results_decode() {
+    let s = harness::hyper();
+    let conninfo = format!(
+        "{} options='-c result_format_code=HyperBinary'",
+        s.conninfo(harness::HYPER_USER)
+    );
+    let mut c = Client::connect(&conninfo).unwrap();
+    let r = c
+        .simple_query("SELECT 123456::int AS i, (-5000000000)::bigint AS b, 3.25::double precision AS f, 'héllo'::text AS t")
+        .unwrap();
+    let row = &r[0].rows[0];
+    assert_eq!(
+        r[0].columns[0].format(),
+        hyperwire_blocking::Format::HyperBinary
+    );
+    assert_eq!(row.get::<i32>(0).unwrap(), 123_456);
+    assert_eq!(row.get::<i64>(1).unwrap(), -5_000_000_000);
+    assert_eq!(row.get::<f64>(2).unwrap(), 3.25);
+    assert_eq!(row.get::<&str>(3).unwrap(), "héllo");
+    // The raw bytes are little-endian, as HYPER.md measured.
+    assert_eq!(row.raw(0).unwrap(), Some(&[0x40, 0xe2, 0x01, 0x00][..]));
 }
