@@ -15,6 +15,9 @@ use crate::params::Encoded;
 use crate::row::{columns_of, Column, Row, RowBatch};
 use crate::rows::RowIter;
 
+/// How long abandoned answers may take to drain before the connection is closed.
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
 /// What to do when a request outlives [`Client::set_request_timeout`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -294,23 +297,35 @@ impl Client {
         }
     }
 
-    fn on_timeout(&mut self, id: RequestId) {
+    /// Reads and drops the rest of `id`'s answers. If that fails or outlasts a grace
+    /// period, the connection is closed: it can no longer be trusted.
+    pub(crate) fn drain(&mut self, id: RequestId) {
+        let grace = Some(Instant::now() + DRAIN_GRACE);
+        let drained = self.conn.drive(grace, |ev| {
+            Ok(matches!(ev, Event::Done { request } if request == id).then_some(()))
+        });
+        if drained.is_err() {
+            self.conn.proto.terminate();
+        }
+    }
+
+    /// Cancels the running request `id`, then drains it. The cancel returns once the
+    /// server acted on it, and we wait for `id`'s end, so a late cancel cannot hit
+    /// a later request.
+    pub(crate) fn cancel_and_drain(&mut self, id: RequestId) {
         if let Ok(token) = self.cancel_token() {
             let _ = token.cancel();
         }
+        self.drain(id);
+    }
+
+    fn on_timeout(&mut self, id: RequestId) {
         match self.timeout_policy {
-            TimeoutPolicy::CancelThenDrain => {
-                // The cancel makes the server end the request soon; its answers are
-                // read and dropped so the connection stays in step.
-                let grace = Some(Instant::now() + Duration::from_secs(30));
-                let drained = self.conn.drive(grace, |ev| {
-                    Ok(matches!(ev, Event::Done { request } if request == id).then_some(()))
-                });
-                if drained.is_err() {
-                    self.conn.proto.terminate();
-                }
-            }
+            TimeoutPolicy::CancelThenDrain => self.cancel_and_drain(id),
             TimeoutPolicy::CancelThenClose => {
+                if let Ok(token) = self.cancel_token() {
+                    let _ = token.cancel();
+                }
                 self.conn.proto.terminate();
                 let _ = self
                     .conn

@@ -1,7 +1,6 @@
 //! COPY FROM STDIN as `std::io::Write`, COPY TO STDOUT as `std::io::Read`.
 
 use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
 
 use hyperwire_proto::{Event, RequestId, ServerError};
 
@@ -156,14 +155,7 @@ impl Drop for CopyIn<'_> {
             .copy_fail("COPY abandoned by the client")
             .is_ok()
         {
-            let request = self.request;
-            let grace = Some(Instant::now() + Duration::from_secs(30));
-            let ended = self.client.conn.drive(grace, |ev| {
-                Ok(matches!(ev, Event::Done { request: r } if r == request).then_some(()))
-            });
-            if ended.is_err() {
-                self.client.conn.proto.terminate();
-            }
+            self.client.drain(self.request);
         }
     }
 }
@@ -235,10 +227,7 @@ impl<'c> CopyOut<'c> {
         if self.done {
             return;
         }
-        let request = self.request;
-        let _ = self.client.conn.drive(None, |ev| {
-            Ok(matches!(ev, Event::Done { request: r } if r == request).then_some(()))
-        });
+        self.client.drain(self.request);
         self.done = true;
     }
 }
@@ -264,10 +253,8 @@ impl Drop for CopyOut<'_> {
         if self.done || !self.client.is_healthy() {
             return;
         }
-        if let Ok(token) = self.client.cancel_token() {
-            let _ = token.cancel();
-        }
-        self.drain();
+        self.client.cancel_and_drain(self.request);
+        self.done = true;
     }
 }
 

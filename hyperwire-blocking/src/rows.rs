@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use hyperwire_proto::{Event, RequestId, ServerError};
 
@@ -129,18 +128,6 @@ impl Drop for RowIter<'_> {
         if self.done || !self.client.is_healthy() {
             return;
         }
-        // Cancel, then read the rest: a late cancel cannot hit a later request,
-        // because we wait for this request's end before returning.
-        if let Ok(token) = self.client.cancel_token() {
-            let _ = token.cancel();
-        }
-        let request = self.request;
-        let grace = Some(Instant::now() + Duration::from_secs(30));
-        let drained = self.client.conn.drive(grace, |ev| {
-            Ok(matches!(ev, Event::Done { request: r } if r == request).then_some(()))
-        });
-        if drained.is_err() {
-            self.client.conn.proto.terminate();
-        }
+        self.client.cancel_and_drain(self.request);
     }
 }
