@@ -223,6 +223,7 @@ impl Collector {
 pub struct Client {
     pub(crate) conn: Conn,
     target: Target,
+    tls: Option<(crate::tls::TlsSetup, bool)>,
     statements: u64,
     request_timeout: Option<Duration>,
     timeout_policy: TimeoutPolicy,
@@ -253,6 +254,7 @@ impl Client {
         Ok(Client {
             conn: session.conn,
             target: session.target,
+            tls: session.tls,
             statements: 0,
             request_timeout: None,
             timeout_policy: TimeoutPolicy::default(),
@@ -540,7 +542,11 @@ impl Client {
     /// A token that cancels this session's running request from any thread.
     pub fn cancel_token(&self) -> Result<CancelToken> {
         let request = self.conn.proto.cancel_request()?;
-        Ok(CancelToken::new(self.target.clone(), request))
+        Ok(CancelToken::new(
+            self.target.clone(),
+            request,
+            self.tls.clone(),
+        ))
     }
 
     /// Notifications received so far, oldest first.
@@ -587,6 +593,24 @@ impl Client {
     /// `max_protocol_version` and granted by the server).
     pub fn protocol_version(&self) -> hyperwire_proto::ProtocolVersion {
         self.conn.proto.protocol_version()
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.conn.stream, crate::stream::Stream::Tls(_))
+    }
+
+    /// The TLS version, cipher suite and ALPN protocol, when encrypted.
+    pub fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
+        match &self.conn.stream {
+            crate::stream::Stream::Tls(t) => Some(t.info()),
+            _ => None,
+        }
+    }
+
+    /// Whether SCRAM bound the session to the TLS channel (SCRAM-SHA-256-PLUS).
+    pub fn is_channel_bound(&self) -> bool {
+        self.conn.proto.channel_bound()
     }
 
     /// Whether the server is Hyper.

@@ -52,8 +52,27 @@ impl Conn {
         }
     }
 
+    /// Turns the TCP socket into a TLS session and runs the handshake; returns the
+    /// channel-binding data for SCRAM-SHA-256-PLUS.
+    pub(crate) fn upgrade_tls(
+        &mut self,
+        setup: &crate::tls::TlsSetup,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<u8>>> {
+        let sock = match &self.stream {
+            Stream::Tcp(s) => s.try_clone()?,
+            _ => return Err(Error::Tls("TLS needs a TCP connection".into())),
+        };
+        let mut tls = crate::tls::TlsStream::new(setup, sock)?;
+        tls.handshake(deadline)?;
+        let end_point = tls.server_end_point();
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(end_point)
+    }
+
     /// Writes what it can. `Ok(true)` if bytes moved.
     fn write_some(&mut self) -> Result<bool> {
+        self.stream.push()?;
         let pending = self.proto.pending_send();
         if pending.is_empty() {
             return Ok(false);
@@ -96,7 +115,7 @@ impl Conn {
     pub(crate) fn pump(&mut self, deadline: Option<Instant>) -> Result<()> {
         loop {
             self.write_some()?;
-            let want_write = !self.proto.pending_send().is_empty();
+            let want_write = !self.proto.pending_send().is_empty() || self.stream.wants_write();
             let Some(ready) = self.stream.wait(want_write, deadline)? else {
                 return Err(Error::Timeout);
             };
@@ -111,7 +130,7 @@ impl Conn {
 
     /// Writes everything pending, reading (into the machine's buffer) meanwhile.
     pub(crate) fn flush(&mut self, deadline: Option<Instant>) -> Result<()> {
-        while !self.proto.pending_send().is_empty() {
+        while !self.proto.pending_send().is_empty() || self.stream.wants_write() {
             if self.write_some()? {
                 continue;
             }

@@ -7,12 +7,13 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hyperwire_proto::config::{self, Config, Host, SslMode, TargetSessionAttrs};
+use hyperwire_proto::config::{self, Config, Host, SslMode, SslNegotiation, TargetSessionAttrs};
 use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
 
 use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::stream::Stream;
+use crate::tls::{self, TlsSetup};
 
 /// Where the cancel request for a session goes.
 #[derive(Debug, Clone)]
@@ -166,6 +167,21 @@ fn open_tcp(host: &str, port: u16, deadline: Option<Instant>) -> Result<(Stream,
 pub(crate) struct Session {
     pub(crate) conn: Conn,
     pub(crate) target: Target,
+    /// How the cancel connection does TLS, when this one did.
+    pub(crate) tls: Option<(TlsSetup, bool)>,
+}
+
+/// The encryption attempts for one host, in order (libpq's sslmode).
+fn tls_plans(config: &Config, unix: bool) -> Vec<TlsPlan> {
+    let direct = config.get_sslnegotiation() == SslNegotiation::Direct;
+    match (unix, config.get_sslmode()) {
+        (true, _) | (_, SslMode::Disable) => vec![TlsPlan::Disabled],
+        // allow: plaintext first; TLS only if the server refused that.
+        (_, SslMode::Allow) => vec![TlsPlan::Disabled, TlsPlan::Require],
+        (_, SslMode::Prefer) => vec![TlsPlan::Prefer],
+        _ if direct => vec![TlsPlan::Direct],
+        _ => vec![TlsPlan::Require],
+    }
 }
 
 /// Connects to the first host that accepts and matches `target_session_attrs`.
@@ -204,8 +220,28 @@ pub(crate) fn connect(config: &Config) -> Result<Session> {
 }
 
 fn connect_one(config: &Config, ep: &Endpoint) -> Result<Session> {
+    let plans = tls_plans(config, matches!(ep.target, EndpointKind::Unix(_)));
+    let mut last = None;
+    for (i, plan) in plans.iter().enumerate() {
+        match attempt(config, ep, *plan) {
+            Ok(s) => return Ok(s),
+            // sslmode=allow retries with TLS only after the server said no.
+            Err(e @ Error::Protocol(hyperwire_proto::Error::Server(_))) if i + 1 < plans.len() => {
+                last = Some(e)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(Error::Timeout))
+}
+
+fn attempt(config: &Config, ep: &Endpoint, tls: TlsPlan) -> Result<Session> {
     let timeout = config.get_connect_timeout();
     let mut version_override = None;
+    let tls_setup = match tls {
+        TlsPlan::Disabled => None,
+        _ => Some(tls::setup(config, &ep.host)?),
+    };
     loop {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (stream, target) = match &ep.target {
@@ -216,15 +252,6 @@ fn connect_one(config: &Config, ep: &Endpoint) -> Result<Session> {
             EndpointKind::Tcp(addr) => open_tcp(addr, ep.port, deadline)?,
         };
         stream.set_nonblocking(true)?;
-        let tls = match (&stream, config.get_sslmode()) {
-            (Stream::Unix(_), _) => TlsPlan::Disabled,
-            (_, SslMode::Disable | SslMode::Allow | SslMode::Prefer) => TlsPlan::Disabled,
-            (_, mode) => {
-                return Err(Error::Config(format!(
-                    "sslmode={mode} needs TLS, which this build does not support yet"
-                )))
-            }
-        };
         let mut config = config.clone();
         if config.get_password().is_none() {
             if let Some(pw) = pgpass_password(&config, &ep.host, ep.port) {
@@ -236,14 +263,37 @@ fn connect_one(config: &Config, ep: &Endpoint) -> Result<Session> {
             settings.protocol_versions(v, v);
         }
         let mut conn = Conn::new(stream, Protocol::new(settings));
-        let started = conn.drive(deadline, |ev| {
-            Ok(match ev {
-                Event::StartupComplete { status } => Some(status),
-                _ => None,
-            })
-        });
+        let started = (|| -> Result<()> {
+            loop {
+                if conn.proto.wants_tls_handshake() {
+                    let setup = tls_setup
+                        .as_ref()
+                        .ok_or_else(|| Error::Tls("no TLS settings".into()))?;
+                    // The SSLRequest must be out before the handshake starts.
+                    conn.flush(deadline)?;
+                    let end_point = conn.upgrade_tls(setup, deadline)?;
+                    conn.proto.tls_established(end_point)?;
+                }
+                let step = conn.drive(deadline, |ev| {
+                    Ok(match ev {
+                        Event::StartupComplete { .. } => Some(true),
+                        Event::TlsAnswer { accepted: true } => Some(false),
+                        _ => None,
+                    })
+                })?;
+                if step {
+                    return Ok(());
+                }
+            }
+        })();
         match started {
-            Ok(_) => return Ok(Session { conn, target }),
+            Ok(()) => {
+                let tls = match (&conn.stream, tls_setup) {
+                    (Stream::Tls(_), Some(setup)) => Some((setup, tls == TlsPlan::Direct)),
+                    _ => None,
+                };
+                return Ok(Session { conn, target, tls });
+            }
             Err(e) => {
                 // hyperd answers a 3.2 startup by closing the socket: retry once with 3.0.
                 if version_override.is_none() {

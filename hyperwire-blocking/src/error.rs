@@ -28,6 +28,8 @@ pub enum Error {
     NoSuchColumn(String),
     /// The request did not finish before its deadline.
     Timeout,
+    /// TLS could not be set up or failed (certificate files, verification, handshake).
+    Tls(String),
     /// Invalid settings (with the key or the reason).
     Config(String),
     /// Every host failed; the error of each attempt, in order.
@@ -51,6 +53,7 @@ impl fmt::Display for Error {
             Error::Value { index, error } => write!(f, "column {index}: {error}"),
             Error::NoSuchColumn(c) => write!(f, "no column {c}"),
             Error::Timeout => f.write_str("the request timed out"),
+            Error::Tls(s) => write!(f, "TLS: {s}"),
             Error::Config(s) => write!(f, "invalid connection settings: {s}"),
             Error::Connect(attempts) => {
                 f.write_str("could not connect")?;

@@ -27,6 +27,7 @@ mod row;
 mod rows;
 mod simple;
 mod stream;
+mod tls;
 mod transaction;
 
 pub use cancel::CancelToken;
@@ -39,6 +40,7 @@ pub use portal::Portal;
 pub use row::{Column, ColumnIndex, Row};
 pub use rows::RowIter;
 pub use simple::SimpleHandler;
+pub use tls::TlsInfo;
 pub use transaction::Transaction;
 
 pub use hyperwire_proto::config::Config;

@@ -31,10 +31,12 @@
 //! [`ScramClient::with_user`] exists for other servers and for the RFC test
 //! vectors.
 
+mod channel_binding;
 mod error;
 mod md5;
 mod scram;
 
+pub use self::channel_binding::{tls_server_end_point, EndPointError};
 pub use self::error::ScramError;
 pub use self::md5::md5_password;
 pub use self::scram::{
