@@ -30,8 +30,9 @@ cargo test --workspace --locked --no-fail-fast
 echo "== no I/O in the core"
 ./.ci/check-core-deps.sh
 
-echo "== core without default features (no rand, no SASLprep)"
+echo "== without default features (core: no rand, no SASLprep; blocking: no TLS)"
 cargo build -p hyperwire-proto --no-default-features --locked
+cargo clippy -p hyperwire-blocking --no-default-features --locked -- -D warnings
 
 echo "== benchmarks compile"
 cargo bench -p hyperwire-proto --no-run --locked

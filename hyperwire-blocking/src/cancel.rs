@@ -3,7 +3,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyperwire_proto::codec::frontend;
@@ -59,14 +58,7 @@ impl CancelToken {
                         ));
                     }
                 }
-                let conn = rustls::ClientConnection::new(
-                    Arc::clone(&setup.config),
-                    setup.server_name.clone(),
-                )
-                .map_err(|e| Error::Tls(e.to_string()))?;
-                let mut tls = rustls::StreamOwned::new(conn, sock);
-                tls.write_all(self.request.as_bytes())?;
-                drain(&mut tls);
+                crate::tls::send_over_tls(setup, sock, self.request.as_bytes())?;
             }
             (Target::Tcp(addr), None) => {
                 let mut s = TcpStream::connect_timeout(addr, CANCEL_TIMEOUT)?;
@@ -86,7 +78,7 @@ impl CancelToken {
 }
 
 /// The server answers nothing and closes: wait for that (an abrupt close counts).
-fn drain(s: &mut impl Read) {
+pub(crate) fn drain(s: &mut impl Read) {
     let mut rest = [0u8; 64];
     while matches!(s.read(&mut rest), Ok(n) if n > 0) {}
 }

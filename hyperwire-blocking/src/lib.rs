@@ -27,6 +27,10 @@ mod row;
 mod rows;
 mod simple;
 mod stream;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "tls_disabled.rs"]
 mod tls;
 mod transaction;
 

@@ -259,6 +259,17 @@ impl ServerCertVerifier for PgVerifier {
     }
 }
 
+/// Writes `bytes` over a new TLS session on `sock` (a cancel request), then waits
+/// for the server to close.
+pub(crate) fn send_over_tls(setup: &TlsSetup, sock: TcpStream, bytes: &[u8]) -> Result<()> {
+    let conn = ClientConnection::new(Arc::clone(&setup.config), setup.server_name.clone())
+        .map_err(tls_error)?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(bytes)?;
+    crate::cancel::drain(&mut tls);
+    Ok(())
+}
+
 /// What the handshake agreed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {

@@ -254,7 +254,7 @@ fn channel_binding_and_tls_details() {
     let info = client.tls_info().unwrap();
     assert_eq!(info.protocol_version, "TLSv1_3");
     assert!(!info.cipher_suite.is_empty());
-    // The cancel connection uses TLS too (ssl_user may not connect without it).
+    // The cancel request goes over TLS too, as the session did.
     let token = client.cancel_token().unwrap();
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
@@ -368,4 +368,21 @@ fn hwsql_accepts_the_tls_keys() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "t\n");
+}
+
+#[test]
+fn gssencmode_require_is_refused_and_prefer_falls_back() {
+    let s = harness::pg15();
+    let err = Client::connect(&format!(
+        "{} gssencmode=require",
+        s.conninfo(harness::TRUST_USER)
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("GSSAPI"), "{err}");
+    let mut c = Client::connect(&format!(
+        "{} gssencmode=prefer",
+        s.conninfo(harness::TRUST_USER)
+    ))
+    .unwrap();
+    c.batch_execute("SELECT 1").unwrap();
 }
