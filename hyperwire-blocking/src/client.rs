@@ -12,8 +12,8 @@ use crate::conn::{Conn, NoticeHandler, Notification};
 use crate::connect::{self, Target};
 use crate::error::{Error, Result};
 use crate::params::Encoded;
-use crate::row::{columns_of, Column, Row, RowBatch};
 use crate::rows::RowIter;
+use hyperwire_proto::result::{columns_of, Collector, Column, QueryResult, Row};
 
 /// How long abandoned answers may take to drain before the connection is closed.
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
@@ -28,30 +28,6 @@ pub enum TimeoutPolicy {
     CancelThenDrain,
     /// Send a CancelRequest and close the connection at once.
     CancelThenClose,
-}
-
-/// The result of one statement.
-#[derive(Debug, Clone, Default)]
-pub struct QueryResult {
-    /// The columns (empty for statements without rows).
-    pub columns: Arc<[Column]>,
-    /// The rows.
-    pub rows: Vec<Row>,
-    /// The command tag (`SELECT 2`, `INSERT 0 1`...); empty for an empty query.
-    pub tag: String,
-    /// Whether the statement returns rows (it sent a row description), even none.
-    pub returns_rows: bool,
-}
-
-impl QueryResult {
-    /// The row count from the tag (`INSERT 0 5` → 5), if the tag has one.
-    pub fn rows_affected(&self) -> Option<u64> {
-        rows_affected(&self.tag)
-    }
-}
-
-pub(crate) fn rows_affected(tag: &str) -> Option<u64> {
-    tag.rsplit(' ').next().and_then(|n| n.parse().ok())
 }
 
 /// A prepared statement.
@@ -111,107 +87,6 @@ fn formats_for(columns: &[Column]) -> Vec<Format> {
             _ => Format::Text,
         })
         .collect()
-}
-
-/// Collects the results of one request from its events.
-#[derive(Default)]
-pub(crate) struct Collector {
-    pub(crate) results: Vec<QueryResult>,
-    current: Option<QueryResult>,
-    batch: RowBatch,
-    pub(crate) error: Option<ServerError>,
-    pub(crate) skipped: bool,
-    pub(crate) copy: bool,
-}
-
-impl Collector {
-    /// Handles one event of the request. `Ok(true)` at its end.
-    pub(crate) fn on_event(&mut self, ev: &Event<'_>) -> Result<bool> {
-        match ev {
-            Event::RowDescription {
-                description,
-                formats,
-                ..
-            } => {
-                self.finish_current();
-                self.current = Some(QueryResult {
-                    columns: columns_of(description, formats),
-                    returns_rows: true,
-                    ..QueryResult::default()
-                });
-            }
-            Event::DataRow { row, formats, .. } => {
-                let current = self.current.get_or_insert_with(QueryResult::default);
-                // The formats of the rows are the request's; fix columns described
-                // before the Bind chose them.
-                let stale = current
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .any(|(i, c)| c.format() != formats.get(i));
-                if stale {
-                    current.columns = current
-                        .columns
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| c.with_format(formats.get(i)))
-                        .collect();
-                }
-                self.batch.push(row);
-            }
-            Event::CommandComplete { tag, .. } => {
-                let current = self.current.get_or_insert_with(QueryResult::default);
-                current.tag = (*tag).to_owned();
-                self.finish_current();
-            }
-            Event::EmptyQuery { .. } => {
-                self.finish_current();
-                self.results.push(QueryResult::default());
-            }
-            Event::ServerError { error, .. } => {
-                self.flush_rows();
-                if self.error.is_none() {
-                    self.error = Some(ServerError::from_fields(error));
-                }
-            }
-            Event::Skipped { .. } => self.skipped = true,
-            Event::CopyInStart { .. } | Event::CopyOutStart { .. } => self.copy = true,
-            Event::Done { .. } => {
-                self.finish_current();
-                return Ok(true);
-            }
-            _ => {}
-        }
-        Ok(false)
-    }
-
-    fn flush_rows(&mut self) {
-        if let Some(current) = &mut self.current {
-            if !self.batch.is_empty() {
-                let columns = Arc::clone(&current.columns);
-                self.batch.drain_into(&columns, &mut current.rows);
-            }
-        }
-    }
-
-    fn finish_current(&mut self) {
-        self.flush_rows();
-        if let Some(current) = self.current.take() {
-            self.results.push(current);
-        }
-    }
-
-    pub(crate) fn into_result(self) -> Result<Vec<QueryResult>> {
-        if let Some(e) = self.error {
-            return Err(Error::Server(Box::new(e)));
-        }
-        if self.skipped {
-            return Err(Error::UnexpectedResult(
-                "skipped after an earlier error in the same pipeline",
-            ));
-        }
-        Ok(self.results)
-    }
 }
 
 /// A blocking connection to PostgreSQL or Hyper.
@@ -370,7 +245,7 @@ impl Client {
                     in_copy = true;
                     return Ok(true);
                 }
-                c.on_event(ev)
+                Ok(c.on_event(ev))
             });
             match r {
                 Ok(()) if in_copy => {
@@ -381,12 +256,12 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        if refused_copy_in || c.copy {
+        if refused_copy_in || c.saw_copy() {
             return Err(Error::UnexpectedResult(
                 "COPY needs copy_in or copy_out, not a query method",
             ));
         }
-        c.into_result()
+        c.finish().map_err(Error::from)
     }
 
     fn next_statement_name(&mut self) -> String {
@@ -716,12 +591,5 @@ mod tests {
         assert_eq!(count_placeholders("SELECT $1 + $3"), 3);
         assert_eq!(count_placeholders("SELECT '$9', \"$8\" -- $7\n, $2"), 2);
         assert_eq!(count_placeholders("SELECT 1"), 0);
-    }
-
-    #[test]
-    fn tags_give_row_counts() {
-        assert_eq!(rows_affected("INSERT 0 5"), Some(5));
-        assert_eq!(rows_affected("SELECT 3"), Some(3));
-        assert_eq!(rows_affected("CREATE TABLE"), None);
     }
 }

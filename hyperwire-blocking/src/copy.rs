@@ -4,8 +4,9 @@ use std::io::{self, Read, Write};
 
 use hyperwire_proto::{Event, RequestId, ServerError};
 
-use crate::client::{rows_affected, Client};
+use crate::client::Client;
 use crate::error::{Error, Result};
+use hyperwire_proto::result::rows_affected;
 
 /// CopyData messages are filled up to this size before being queued.
 const CHUNK: usize = 64 * 1024;

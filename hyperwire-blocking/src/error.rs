@@ -100,6 +100,31 @@ impl Error {
     }
 }
 
+impl From<hyperwire_proto::result::RowError> for Error {
+    fn from(e: hyperwire_proto::result::RowError) -> Self {
+        use hyperwire_proto::result::RowError;
+        match e {
+            RowError::NoSuchColumn(c) => Error::NoSuchColumn(c),
+            RowError::Value { index, error } => Error::Value { index, error },
+            RowError::Malformed(p) => Error::Protocol(p.into()),
+            other => Error::Config(other.to_string()),
+        }
+    }
+}
+
+impl From<hyperwire_proto::result::CollectError> for Error {
+    fn from(e: hyperwire_proto::result::CollectError) -> Self {
+        use hyperwire_proto::result::CollectError;
+        match e {
+            CollectError::Server(e) => Error::Server(Box::new(e)),
+            CollectError::Skipped => {
+                Error::UnexpectedResult("skipped after an earlier error in the same pipeline")
+            }
+            _ => Error::UnexpectedResult("the request produced no result"),
+        }
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)

@@ -3,8 +3,9 @@
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::RequestId;
 
-use crate::client::{Client, Collector, QueryResult};
+use crate::client::Client;
 use crate::error::{Error, Result};
+use hyperwire_proto::result::{Collector, QueryResult};
 
 /// Statements queued to be sent together; see [`Client::pipeline`].
 pub struct Pipeline<'c> {
@@ -35,9 +36,9 @@ impl<'c> Pipeline<'c> {
                 }
             };
             let mut c = Collector::default();
-            self.client.run(id, |ev| c.on_event(ev))?;
-            let copy = c.copy;
-            out.push(c.into_result().and_then(|mut results| {
+            self.client.run(id, |ev| Ok(c.on_event(ev)))?;
+            let copy = c.saw_copy();
+            out.push(c.finish().map_err(Error::from).and_then(|mut results| {
                 if copy {
                     return Err(Error::UnexpectedResult("COPY inside a pipeline"));
                 }

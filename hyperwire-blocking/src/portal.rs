@@ -3,10 +3,11 @@
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::Event;
 
-use crate::client::{Client, Collector, Statement};
-use crate::error::Result;
+use crate::client::{Client, Statement};
+use crate::error::{Error, Result};
 use crate::params::Encoded;
-use crate::row::Row;
+use hyperwire_proto::result::Collector;
+use hyperwire_proto::result::Row;
 
 /// A named portal. On PostgreSQL it lives until the end of the transaction, so bind
 /// it inside one; Hyper keeps a suspended portal across Syncs.
@@ -66,10 +67,10 @@ impl Client {
             if matches!(ev, Event::PortalSuspended { .. }) {
                 suspended = true;
             }
-            c.on_event(ev)
+            Ok(c.on_event(ev))
         })?;
         portal.done = !suspended;
-        let mut results = c.into_result()?;
+        let mut results = c.finish().map_err(Error::from)?;
         let mut rows = results.pop().map(|r| r.rows).unwrap_or_default();
         // The rows came without a description: give them the statement's columns.
         let columns = portal

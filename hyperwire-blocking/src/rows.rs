@@ -7,7 +7,7 @@ use hyperwire_proto::{Event, RequestId, ServerError};
 
 use crate::client::{event_request, Client};
 use crate::error::{Error, Result};
-use crate::row::{columns_of, Column, Row, RowBatch};
+use hyperwire_proto::result::{columns_of, Column, Row, RowBatch};
 
 /// The rows of one statement, read as they arrive. Dropping it before the end
 /// cancels the statement and reads its remaining answers, so the connection stays

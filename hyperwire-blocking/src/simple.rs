@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use hyperwire_proto::{Event, ServerError};
 
-use crate::client::{Client, QueryResult};
+use crate::client::Client;
 use crate::error::Result;
-use crate::row::{columns_of, Column, RowBatch};
+use hyperwire_proto::result::QueryResult;
+use hyperwire_proto::result::{columns_of, Column, RowBatch};
 
 /// What a simple query produced, item by item.
 pub trait SimpleHandler {

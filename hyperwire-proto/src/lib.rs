@@ -24,6 +24,7 @@ pub mod codec;
 pub mod config;
 mod error;
 mod machine;
+pub mod result;
 mod server_error;
 pub mod value;
 

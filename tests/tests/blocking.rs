@@ -185,7 +185,10 @@ fn parameters_round_trip_in_text_and_binary() {
         // NULL and malformed are different things.
         let row = c.query_one("SELECT NULL::int4", &[]).unwrap();
         assert_eq!(row.get::<Option<i32>>(0).unwrap(), None);
-        assert!(matches!(row.get::<i32>(0), Err(Error::Value { .. })));
+        assert!(matches!(
+            row.get::<i32>(0),
+            Err(hyperwire_blocking::RowError::Value { .. })
+        ));
     }
 }
 

@@ -1,14 +1,20 @@
 //! Rows the caller keeps: they share one buffer per batch of rows, so collecting
 //! rows costs a reference count each, not an allocation.
 
-use std::sync::Arc;
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use bytes::Bytes;
-use hyperwire_proto::codec::{DataRow, FieldDescription, RowDescription};
-use hyperwire_proto::value::{decode_column, FromSql};
-use hyperwire_proto::{Format, ResultFormats};
 
-use crate::error::{Error, Result};
+use crate::codec::{DataRow, FieldDescription, Format, RowDescription};
+use crate::machine::ResultFormats;
+use crate::result::RowError;
+use crate::value::{decode_column, FromSql};
+
+type Result<T> = core::result::Result<T, RowError>;
 
 /// A result column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +29,8 @@ pub struct Column {
 }
 
 impl Column {
-    pub(crate) fn new(f: &FieldDescription<'_>, format: Format) -> Column {
+    /// A column from its description, arriving in `format`.
+    pub fn new(f: &FieldDescription<'_>, format: Format) -> Column {
         Column {
             name: f.name.to_owned(),
             type_oid: f.type_oid,
@@ -35,7 +42,8 @@ impl Column {
         }
     }
 
-    pub(crate) fn with_format(&self, format: Format) -> Column {
+    /// The same column arriving in another format.
+    pub fn with_format(&self, format: Format) -> Column {
         Column {
             format,
             ..self.clone()
@@ -72,7 +80,8 @@ impl Column {
     }
 }
 
-pub(crate) fn columns_of(desc: &RowDescription<'_>, formats: &ResultFormats) -> Arc<[Column]> {
+/// The columns of a RowDescription, in the formats the request asked for.
+pub fn columns_of(desc: &RowDescription<'_>, formats: &ResultFormats) -> Arc<[Column]> {
     desc.fields()
         .enumerate()
         .map(|(i, f)| Column::new(&f, formats.get(i)))
@@ -80,7 +89,7 @@ pub(crate) fn columns_of(desc: &RowDescription<'_>, formats: &ResultFormats) -> 
 }
 
 /// Something that names a column: its index or its name.
-pub trait ColumnIndex: std::fmt::Debug {
+pub trait ColumnIndex: core::fmt::Debug {
     /// The index in `columns`.
     fn index(&self, columns: &[Column]) -> Option<usize>;
 }
@@ -106,7 +115,8 @@ pub struct Row {
 }
 
 impl Row {
-    pub(crate) fn new(columns: Arc<[Column]>, body: Bytes) -> Row {
+    /// A row from a validated DataRow body (column count, then columns).
+    pub fn new(columns: Arc<[Column]>, body: Bytes) -> Row {
         Row { columns, body }
     }
 
@@ -115,7 +125,8 @@ impl Row {
         &self.columns
     }
 
-    pub(crate) fn set_columns(&mut self, columns: Arc<[Column]>) {
+    /// Replaces the columns (rows that came without a description).
+    pub fn set_columns(&mut self, columns: Arc<[Column]>) {
         self.columns = columns;
     }
 
@@ -130,17 +141,17 @@ impl Row {
     }
 
     fn data(&self) -> Result<DataRow<'_>> {
-        DataRow::from_body(&self.body).map_err(|e| Error::Protocol(e.into()))
+        DataRow::from_body(&self.body).map_err(RowError::Malformed)
     }
 
     /// The raw bytes of a value (`None` for NULL), in the column's format.
     pub fn raw(&self, index: impl ColumnIndex) -> Result<Option<&[u8]>> {
         let i = index
             .index(&self.columns)
-            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+            .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
         self.data()?
             .get(i)
-            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))
+            .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))
     }
 
     /// The raw values in order.
@@ -153,22 +164,22 @@ impl Row {
     pub fn get<'a, T: FromSql<'a>>(&'a self, index: impl ColumnIndex) -> Result<T> {
         let i = index
             .index(&self.columns)
-            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+            .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
         let column = self
             .columns
             .get(i)
-            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+            .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
         let raw = self
             .data()?
             .get(i)
-            .ok_or_else(|| Error::NoSuchColumn(format!("{index:?}")))?;
+            .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
         decode_column(column.type_oid, column.format, raw)
-            .map_err(|error| Error::Value { index: i, error })
+            .map_err(|error| RowError::Value { index: i, error })
     }
 }
 
-impl std::fmt::Debug for Row {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Row {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut l = f.debug_list();
         for v in self.values() {
             l.entry(&v.map(String::from_utf8_lossy));
@@ -178,14 +189,15 @@ impl std::fmt::Debug for Row {
 }
 
 /// Collects DataRow bodies into one shared buffer; `Row`s are slices of it.
-#[derive(Default)]
-pub(crate) struct RowBatch {
+#[derive(Debug, Default)]
+pub struct RowBatch {
     buf: Vec<u8>,
     ends: Vec<usize>,
 }
 
 impl RowBatch {
-    pub(crate) fn push(&mut self, row: &DataRow<'_>) {
+    /// Copies one row in.
+    pub fn push(&mut self, row: &DataRow<'_>) {
         // The count, then the columns exactly as received.
         let count = u16::try_from(row.len()).unwrap_or(u16::MAX);
         self.buf.extend_from_slice(&count.to_be_bytes());
@@ -193,13 +205,14 @@ impl RowBatch {
         self.ends.push(self.buf.len());
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether no row is waiting.
+    pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
     /// Turns the batch into rows (one allocation for the batch).
-    pub(crate) fn drain_into(&mut self, columns: &Arc<[Column]>, out: &mut impl Extend<Row>) {
-        let all = Bytes::from(std::mem::take(&mut self.buf));
+    pub fn drain_into(&mut self, columns: &Arc<[Column]>, out: &mut impl Extend<Row>) {
+        let all = Bytes::from(core::mem::take(&mut self.buf));
         let mut start = 0;
         out.extend(self.ends.drain(..).map(|end| {
             let row = Row::new(Arc::clone(columns), all.slice(start..end));

@@ -1,0 +1,42 @@
+//! Results that outlive the receive buffer: columns, rows sharing one buffer per
+//! batch, and the collector that turns a request's events into them.
+
+mod collect;
+mod row;
+
+use core::fmt;
+
+pub use collect::{rows_affected, CollectError, Collector, QueryResult};
+pub use row::{columns_of, Column, ColumnIndex, Row, RowBatch};
+
+use crate::error::ProtocolError;
+use crate::value::ValueError;
+
+/// Reading a value from a [`Row`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RowError {
+    /// No column with this index or name.
+    NoSuchColumn(alloc::string::String),
+    /// The value could not be read as the requested type.
+    Value {
+        /// The column index.
+        index: usize,
+        /// What was wrong.
+        error: ValueError,
+    },
+    /// The row's bytes are not a DataRow (only for rows built from raw bytes).
+    Malformed(ProtocolError),
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowError::NoSuchColumn(c) => write!(f, "no column {c}"),
+            RowError::Value { index, error } => write!(f, "column {index}: {error}"),
+            RowError::Malformed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for RowError {}
