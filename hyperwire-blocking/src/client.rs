@@ -4,6 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
+use hyperwire_proto::statement_cache::{
+    CachedStatement, Plan, Recovery, StatementCache, StatementPolicy,
+};
 use hyperwire_proto::value::{oid, ToSql};
 use hyperwire_proto::{Event, Format, RequestId, ServerError, TransactionStatus};
 
@@ -97,6 +100,7 @@ fn formats_for(columns: &[Column]) -> Vec<Format> {
 /// [`Error::Io`], and [`Client::is_healthy`] turns false.
 pub struct Client {
     pub(crate) conn: Conn,
+    cache: StatementCache,
     target: Target,
     tls: Option<(crate::tls::TlsSetup, bool)>,
     statements: u64,
@@ -128,6 +132,7 @@ impl Client {
         let session = connect::connect(config)?;
         Ok(Client {
             conn: session.conn,
+            cache: new_cache(StatementPolicy::default()),
             target: session.target,
             tls: session.tls,
             statements: 0,
@@ -230,6 +235,15 @@ impl Client {
     /// A COPY started by a query method is refused: COPY IN is failed, COPY OUT is
     /// read to its end and dropped, and the request reports an error.
     fn collect_guarding_copy(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
+        self.collect_watching(id, |_| {})
+    }
+
+    /// Collects `id`'s results, showing every event to `watch` too.
+    fn collect_watching(
+        &mut self,
+        id: RequestId,
+        mut watch: impl FnMut(&Event<'_>),
+    ) -> Result<Vec<QueryResult>> {
         let mut c = Collector::default();
         let mut refused_copy_in = false;
         let proto_fail = |client: &mut Client| {
@@ -241,6 +255,7 @@ impl Client {
         loop {
             let mut in_copy = false;
             let r = self.run(id, |ev| {
+                watch(ev);
                 if matches!(ev, Event::CopyInStart { .. }) {
                     in_copy = true;
                     return Ok(true);
@@ -276,12 +291,117 @@ impl Client {
     }
 
     /// Like [`query`](Self::query), with the columns and the command tag.
+    ///
+    /// The statement policy decides how it is sent: a named statement kept in the
+    /// cache (the default; the first run parses and describes it in the same round
+    /// trip, later runs only bind it and get common types in binary), the unnamed
+    /// statement, or the simple protocol. A cached statement the server lost
+    /// (26000) or whose result type changed is dropped and the query retried once,
+    /// when not inside a transaction.
     pub fn query_result(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<QueryResult> {
-        let id = self.send_query(sql, params)?;
-        let mut results = self.collect_guarding_copy(id)?;
-        Ok(results.pop().unwrap_or_default())
+        let encoded = Encoded::new(params, None)?;
+        let mut retried = false;
+        loop {
+            let (id, prepared) = self.send_cached(sql, params, &encoded)?;
+            let mut param_types = Vec::new();
+            let mut columns: Option<Arc<[Column]>> = None;
+            let result = self.collect_watching(id, |ev| match ev {
+                Event::ParameterDescription { types, .. } => param_types = types.iter().collect(),
+                Event::RowDescription {
+                    description,
+                    formats,
+                    ..
+                } if columns.is_none() => columns = Some(columns_of(description, formats)),
+                _ => {}
+            });
+            match result {
+                Ok(mut results) => {
+                    if let Some(name) = prepared {
+                        let statement = CachedStatement {
+                            name,
+                            param_types,
+                            columns: columns.unwrap_or_else(|| Arc::from(Vec::new())),
+                        };
+                        self.cache.insert(sql, &encoded.types, statement);
+                    }
+                    return Ok(results.pop().unwrap_or_default());
+                }
+                Err(Error::Server(e)) => {
+                    let status = self.transaction_status();
+                    match self
+                        .cache
+                        .on_error(sql, &encoded.types, &e, status, retried)
+                    {
+                        Recovery::Retry => retried = true,
+                        _ => return Err(Error::Server(e)),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
+    /// Sends `sql` as the statement policy says; `Some(name)` when it prepared a
+    /// statement to cache.
+    fn send_cached(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        encoded: &Encoded,
+    ) -> Result<(RequestId, Option<String>)> {
+        let values = encoded.values();
+        let plan = self.cache.plan(sql, &encoded.types);
+        let b = self.conn.proto.request();
+        let (b, prepared) = match plan {
+            Plan::Simple => {
+                if !params.is_empty() {
+                    drop(b);
+                    return Err(Error::Config(
+                        "the simple-protocol statement policy cannot send parameters".into(),
+                    ));
+                }
+                drop(b);
+                return Ok((self.conn.proto.query(sql)?, None));
+            }
+            Plan::Reuse(name) => {
+                let formats = self
+                    .cache
+                    .get(sql, &encoded.types)
+                    .map(|s| formats_for(&s.columns))
+                    .unwrap_or_default();
+                let b = b
+                    .bind("", &name, &encoded.formats, &values, &formats)
+                    .describe_portal("");
+                (b, None)
+            }
+            Plan::Prepare { name, evict } => {
+                let b = match &evict {
+                    Some(old) => b.close_statement(old),
+                    None => b,
+                };
+                let b = b
+                    .parse(&name, sql, &encoded.types)
+                    .describe_statement(&name)
+                    .bind("", &name, &encoded.formats, &values, &[Format::Text]);
+                (b, Some(name))
+            }
+            _ => {
+                let b = b
+                    .parse("", sql, &encoded.types)
+                    .describe_statement("")
+                    .bind("", "", &encoded.formats, &values, &[Format::Text]);
+                (b, None)
+            }
+        };
+        Ok((b.execute("", 0).sync().finish()?, prepared))
+    }
+
+    /// How queries are sent (see [`StatementPolicy`]); clears the cache.
+    pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
+        self.cache = new_cache(policy);
+    }
+
+    /// The unnamed statement, parsed now (pipelines).
     pub(crate) fn send_query(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<RequestId> {
         let encoded = Encoded::new(params, None)?;
         let values = encoded.values();
@@ -515,6 +635,16 @@ impl Drop for Client {
                 .flush(Some(Instant::now() + Duration::from_millis(500)));
         }
     }
+}
+
+/// A cache whose statement names are unique to this connection.
+fn new_cache(policy: StatementPolicy) -> StatementCache {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per process and per instance.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    StatementCache::new(policy).with_prefix(&format!("{:x}", random & 0xffff_ffff))
 }
 
 pub(crate) fn event_request(ev: &Event<'_>) -> Option<RequestId> {

@@ -47,5 +47,6 @@ pub use tls::TlsInfo;
 pub use transaction::Transaction;
 
 pub use hyperwire_proto::config::Config;
+pub use hyperwire_proto::statement_cache::StatementPolicy;
 pub use hyperwire_proto::value::{FromSql, ToSql};
 pub use hyperwire_proto::{Format, ServerError, TransactionStatus};

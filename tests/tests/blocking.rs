@@ -644,3 +644,99 @@ fn hyper_binary_results_decode() {
     // The raw bytes are little-endian, as HYPER.md measured.
     assert_eq!(row.raw(0).unwrap(), Some(&[0x40, 0xe2, 0x01, 0x00][..]));
 }
+
+#[test]
+fn statement_cache_recovers_from_stale_statements() {
+    use hyperwire_blocking::StatementPolicy;
+    for s in pg_servers() {
+        let mut c = connect(s);
+        let t = table(s, "cache");
+        c.batch_execute(&format!("CREATE TEMP TABLE {t} (a int)"))
+            .unwrap();
+        c.execute(&format!("INSERT INTO {t} VALUES ($1)"), &[&1i32])
+            .unwrap();
+        let q = format!("SELECT * FROM {t}");
+        assert_eq!(c.query_result(&q, &[]).unwrap().columns.len(), 1);
+        // The second run reuses the cached statement and gets int4 in binary.
+        let r = c.query_result(&q, &[]).unwrap();
+        assert_eq!(r.columns[0].format(), hyperwire_blocking::Format::Binary);
+        // The result type changes under the cached plan: 0A000, evicted, retried.
+        c.batch_execute(&format!("ALTER TABLE {t} ADD COLUMN b int"))
+            .unwrap();
+        assert_eq!(
+            c.query_result(&q, &[]).unwrap().columns.len(),
+            2,
+            "{:?}",
+            s.kind()
+        );
+        // The server forgets every statement: 26000, evicted, retried.
+        c.batch_execute("DEALLOCATE ALL").unwrap();
+        assert_eq!(c.query(&q, &[]).unwrap().len(), 1);
+        // Inside a transaction there is no retry: the error is the caller's.
+        c.batch_execute("DEALLOCATE ALL").unwrap();
+        let mut tx = c.transaction().unwrap();
+        let err = tx.query(&q, &[]).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("26000"), "{err}");
+        tx.rollback().unwrap();
+        assert_eq!(
+            c.query(&q, &[]).unwrap().len(),
+            1,
+            "evicted, so prepared again"
+        );
+
+        // The other policies.
+        c.set_statement_policy(StatementPolicy::Unnamed);
+        assert_eq!(
+            c.query_one("SELECT $1::int8", &[&5i64])
+                .unwrap()
+                .get::<i64>(0)
+                .unwrap(),
+            5
+        );
+        c.set_statement_policy(StatementPolicy::Simple);
+        assert_eq!(
+            c.query_one("SELECT 6", &[]).unwrap().get::<i32>(0).unwrap(),
+            6
+        );
+        assert!(
+            c.query("SELECT $1::int8", &[&5i64]).is_err(),
+            "no parameters with the simple protocol"
+        );
+    }
+}
+
+#[test]
+fn statement_policies_through_pgbouncer_in_transaction_mode() {
+    use hyperwire_blocking::StatementPolicy;
+    let s = harness::pgbouncer();
+    let run = |policy: StatementPolicy| -> Vec<String> {
+        // Several clients share the pool's few server connections.
+        let mut clients: Vec<Client> = (0..4)
+            .map(|_| {
+                let mut c = Client::connect(&s.conninfo(harness::SCRAM_USER)).unwrap();
+                c.set_statement_policy(policy);
+                c
+            })
+            .collect();
+        let mut errors = Vec::new();
+        for i in 0..40i64 {
+            let c = &mut clients[(i % 4) as usize];
+            let sql = format!("SELECT {}::int8 + 0", i % 3);
+            match c.query_one(&sql, &[]) {
+                Ok(row) => assert_eq!(row.get::<i64>(0).unwrap(), i % 3),
+                Err(e) => errors.push(e.sqlstate().unwrap_or("?").to_owned()),
+            }
+        }
+        errors
+    };
+    // The unnamed statement and the simple protocol work in transaction pooling.
+    assert!(run(StatementPolicy::Unnamed).is_empty());
+    assert!(run(StatementPolicy::Simple).is_empty());
+    // Named statements live on one server connection. A Bind that lands on
+    // another one fails with 26000; the cache evicts and prepares again in the
+    // same round trip: outside transactions every query succeeds (at the cost of a
+    // retry and of statements left behind on the server connections). Names are
+    // unique per client connection, so they never collide (42P05).
+    let named = run(StatementPolicy::default());
+    assert!(named.is_empty(), "{named:?}");
+}

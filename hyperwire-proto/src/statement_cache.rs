@@ -1,0 +1,344 @@
+//! The statement cache every adapter shares: which statement to use for a query,
+//! when to prepare, what to evict, and when a failure earns one retry.
+//!
+//! Pure bookkeeping: the adapter sends what the cache decides and reports back.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::codec::TransactionStatus;
+use crate::result::Column;
+use crate::server_error::ServerError;
+
+/// How queries with parameters are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StatementPolicy {
+    /// Named statements kept in an LRU of this many (the default, 256): each query
+    /// is parsed once per connection.
+    Named {
+        /// How many statements to keep.
+        capacity: usize,
+    },
+    /// The unnamed statement, parsed every time: works behind PgBouncer in
+    /// transaction pooling, where a named statement may live on another backend.
+    Unnamed,
+    /// The simple protocol only: no Parse at all (parameters are refused).
+    Simple,
+}
+
+impl Default for StatementPolicy {
+    fn default() -> Self {
+        StatementPolicy::Named { capacity: 256 }
+    }
+}
+
+/// A statement the server has prepared.
+#[derive(Debug, Clone)]
+pub struct CachedStatement {
+    /// Its name on the server.
+    pub name: String,
+    /// The parameter types the server reported.
+    pub param_types: Vec<u32>,
+    /// Its result columns.
+    pub columns: Arc<[Column]>,
+}
+
+/// What to send for a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Plan {
+    /// Bind the cached statement with this name.
+    Reuse(String),
+    /// Parse under this name (and Describe it), then Bind; report the description
+    /// with [`StatementCache::insert`]. Close `evict` first if set.
+    Prepare {
+        /// The new statement's name.
+        name: String,
+        /// A statement to Close to make room.
+        evict: Option<String>,
+    },
+    /// Parse the unnamed statement.
+    Unnamed,
+    /// Use a simple Query.
+    Simple,
+}
+
+/// What to do after a query failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// Report the error.
+    Fail,
+    /// The cached statement was stale (evicted now): run the query once more.
+    Retry,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    statement: CachedStatement,
+    used: u64,
+}
+
+/// The cache for one connection.
+#[derive(Debug, Clone, Default)]
+pub struct StatementCache {
+    policy: StatementPolicy,
+    prefix: String,
+    entries: BTreeMap<(String, Vec<u32>), Entry>,
+    clock: u64,
+    counter: u64,
+}
+
+impl StatementCache {
+    /// A cache with `policy`.
+    pub fn new(policy: StatementPolicy) -> Self {
+        StatementCache {
+            policy,
+            ..StatementCache::default()
+        }
+    }
+
+    /// Names statements `hw_<prefix>_<n>`. Behind a transaction pooler several
+    /// clients share a server connection; a prefix unique to this connection (the
+    /// adapter picks one at random) keeps their names from colliding (42P05).
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> StatementPolicy {
+        self.policy
+    }
+
+    /// How many statements are cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The cached statement for `sql` with these declared types, if any (marks it
+    /// as recently used).
+    pub fn get(&mut self, sql: &str, types: &[u32]) -> Option<&CachedStatement> {
+        self.clock += 1;
+        let clock = self.clock;
+        let entry = self.entries.get_mut(&(sql.into(), types.to_vec()))?;
+        entry.used = clock;
+        Some(&entry.statement)
+    }
+
+    /// Decides how to send `sql` with `types`.
+    pub fn plan(&mut self, sql: &str, types: &[u32]) -> Plan {
+        match self.policy {
+            StatementPolicy::Simple => Plan::Simple,
+            StatementPolicy::Unnamed => Plan::Unnamed,
+            StatementPolicy::Named { capacity } => {
+                if let Some(s) = self.get(sql, types) {
+                    return Plan::Reuse(s.name.clone());
+                }
+                if capacity == 0 {
+                    return Plan::Unnamed;
+                }
+                self.counter += 1;
+                let evict = if self.entries.len() >= capacity {
+                    self.evict_oldest()
+                } else {
+                    None
+                };
+                Plan::Prepare {
+                    name: if self.prefix.is_empty() {
+                        format!("hw_{}", self.counter)
+                    } else {
+                        format!("hw_{}_{}", self.prefix, self.counter)
+                    },
+                    evict,
+                }
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self) -> Option<String> {
+        let key = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.used)
+            .map(|(k, _)| k.clone())?;
+        self.entries.remove(&key).map(|e| e.statement.name)
+    }
+
+    /// Records a statement prepared after [`Plan::Prepare`].
+    pub fn insert(&mut self, sql: &str, types: &[u32], statement: CachedStatement) {
+        self.clock += 1;
+        self.entries.insert(
+            (sql.into(), types.to_vec()),
+            Entry {
+                statement,
+                used: self.clock,
+            },
+        );
+    }
+
+    /// Forgets `sql` (after an error that may have left it half-prepared).
+    pub fn forget(&mut self, sql: &str, types: &[u32]) {
+        self.entries.remove(&(sql.into(), types.to_vec()));
+    }
+
+    /// Forgets everything (e.g. after `DISCARD ALL` or a reconnect).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Judges a failed query. A statement the server no longer knows (SQLSTATE
+    /// 26000), or a cached plan whose result type changed (0A000 raised by the
+    /// plan cache's revalidation, told apart by its routine, never by the message)
+    /// is evicted; the query is retried once if the connection is idle outside a
+    /// transaction, where a retry cannot change what an open transaction saw.
+    pub fn on_error(
+        &mut self,
+        sql: &str,
+        types: &[u32],
+        error: &ServerError,
+        status: TransactionStatus,
+        already_retried: bool,
+    ) -> Recovery {
+        let stale = match error.code() {
+            "26000" => true,
+            "0A000" => error.routine() == Some("RevalidateCachedQuery"),
+            _ => false,
+        };
+        if !stale {
+            return Recovery::Fail;
+        }
+        self.forget(sql, types);
+        if already_retried || status != TransactionStatus::Idle {
+            Recovery::Fail
+        } else {
+            Recovery::Retry
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::codec::ErrorFields;
+
+    fn stmt(name: &str) -> CachedStatement {
+        CachedStatement {
+            name: name.into(),
+            param_types: Vec::new(),
+            columns: Arc::from(Vec::new()),
+        }
+    }
+
+    fn error(fields: &[(u8, &str)]) -> ServerError {
+        let mut body = Vec::new();
+        for (c, v) in fields {
+            body.push(*c);
+            body.extend_from_slice(v.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        ServerError::from_fields(&ErrorFields::parse(&body, "ErrorResponse").unwrap())
+    }
+
+    #[test]
+    fn named_policy_prepares_once_then_reuses() {
+        let mut c = StatementCache::default();
+        let Plan::Prepare { name, evict: None } = c.plan("SELECT $1", &[23]) else {
+            panic!()
+        };
+        c.insert("SELECT $1", &[23], stmt(&name));
+        assert_eq!(c.plan("SELECT $1", &[23]), Plan::Reuse(name.clone()));
+        // Other declared types are another statement.
+        assert!(matches!(c.plan("SELECT $1", &[20]), Plan::Prepare { .. }));
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used() {
+        let mut c = StatementCache::new(StatementPolicy::Named { capacity: 2 });
+        for sql in ["a", "b"] {
+            let Plan::Prepare { name, .. } = c.plan(sql, &[]) else {
+                panic!()
+            };
+            c.insert(sql, &[], stmt(&name));
+        }
+        assert!(matches!(c.plan("a", &[]), Plan::Reuse(_)));
+        let Plan::Prepare { evict, .. } = c.plan("c", &[]) else {
+            panic!()
+        };
+        assert_eq!(evict.as_deref(), Some("hw_2"), "b was used least recently");
+    }
+
+    #[test]
+    fn other_policies() {
+        assert_eq!(
+            StatementCache::new(StatementPolicy::Unnamed).plan("x", &[]),
+            Plan::Unnamed
+        );
+        assert_eq!(
+            StatementCache::new(StatementPolicy::Simple).plan("x", &[]),
+            Plan::Simple
+        );
+        assert_eq!(
+            StatementCache::new(StatementPolicy::Named { capacity: 0 }).plan("x", &[]),
+            Plan::Unnamed
+        );
+    }
+
+    #[test]
+    fn stale_statements_are_evicted_and_retried_once_when_idle() {
+        let mut c = StatementCache::default();
+        let Plan::Prepare { name, .. } = c.plan("q", &[]) else {
+            panic!()
+        };
+        c.insert("q", &[], stmt(&name));
+        let gone = error(&[
+            (b'C', "26000"),
+            (b'M', "prepared statement \"hw_1\" does not exist"),
+        ]);
+        assert_eq!(
+            c.on_error("q", &[], &gone, TransactionStatus::Idle, false),
+            Recovery::Retry
+        );
+        assert!(c.is_empty());
+        assert_eq!(
+            c.on_error("q", &[], &gone, TransactionStatus::Idle, true),
+            Recovery::Fail
+        );
+
+        c.insert("q", &[], stmt("hw_9"));
+        let changed = error(&[
+            (b'C', "0A000"),
+            (b'M', "cached plan must not change result type"),
+            (b'R', "RevalidateCachedQuery"),
+        ]);
+        assert_eq!(
+            c.on_error("q", &[], &changed, TransactionStatus::InTransaction, false),
+            Recovery::Fail,
+            "no retry inside a transaction"
+        );
+        assert!(c.is_empty(), "but the entry is gone");
+
+        // Same SQLSTATE from elsewhere is not a stale plan; nor is any message text.
+        c.insert("q", &[], stmt("hw_10"));
+        let other = error(&[
+            (b'C', "0A000"),
+            (b'M', "cached plan must not change result type"),
+        ]);
+        assert_eq!(
+            c.on_error("q", &[], &other, TransactionStatus::Idle, false),
+            Recovery::Fail
+        );
+        assert_eq!(c.len(), 1);
+    }
+}
