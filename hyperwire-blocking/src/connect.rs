@@ -7,7 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hyperwire_proto::config::{self, Config, Host, SslMode, SslNegotiation, TargetSessionAttrs};
+use hyperwire_proto::config::plan::{self, Endpoint, EndpointTarget, SessionCheck};
+use hyperwire_proto::config::{self, Config, TargetSessionAttrs};
 use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
 
 use crate::conn::Conn;
@@ -65,79 +66,6 @@ fn pgpass_password(config: &Config, host: &str, port: u16) -> Option<String> {
     config::lookup_password(&contents, host, port, database, user)
 }
 
-/// One candidate endpoint.
-struct Endpoint {
-    label: String,
-    /// The host as the password file sees it.
-    host: String,
-    port: u16,
-    target: EndpointKind,
-}
-
-enum EndpointKind {
-    Tcp(String),
-    Unix(PathBuf),
-}
-
-fn endpoints(config: &Config) -> Result<Vec<Endpoint>> {
-    let ports = config.get_ports();
-    let port_for = |i: usize| -> u16 {
-        ports
-            .get(i)
-            .or_else(|| ports.first())
-            .copied()
-            .unwrap_or(config::DEFAULT_PORT)
-    };
-    let hosts: Vec<Host> = if config.get_hosts().is_empty() {
-        // libpq's default: the unix socket directory, which on Debian is this one.
-        let dir = ["/var/run/postgresql", "/tmp"].into_iter().find(|d| {
-            Path::new(d)
-                .join(format!(".s.PGSQL.{}", port_for(0)))
-                .exists()
-        });
-        vec![match dir {
-            Some(d) => Host::Unix(d.to_owned()),
-            None => Host::Tcp("localhost".to_owned()),
-        }]
-    } else {
-        config.get_hosts().to_vec()
-    };
-    let addrs = config.get_hostaddrs();
-    Ok(hosts
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let port = port_for(i);
-            match h {
-                Host::Unix(dir) => Endpoint {
-                    label: format!("{dir}:{port}"),
-                    host: dir.clone(),
-                    port,
-                    target: EndpointKind::Unix(Path::new(&dir).join(format!(".s.PGSQL.{port}"))),
-                },
-                Host::Tcp(name) => {
-                    let addr = addrs
-                        .get(i)
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|| name.clone());
-                    Endpoint {
-                        label: format!("{name}:{port}"),
-                        host: name,
-                        port,
-                        target: EndpointKind::Tcp(addr),
-                    }
-                }
-                _ => Endpoint {
-                    label: "unsupported host".to_owned(),
-                    host: String::new(),
-                    port,
-                    target: EndpointKind::Tcp(String::new()),
-                },
-            }
-        })
-        .collect())
-}
-
 fn open_tcp(host: &str, port: u16, deadline: Option<Instant>) -> Result<(Stream, Target)> {
     let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
     let mut last = None;
@@ -171,25 +99,15 @@ pub(crate) struct Session {
     pub(crate) tls: Option<(TlsSetup, bool)>,
 }
 
-/// The encryption attempts for one host, in order (libpq's sslmode).
-fn tls_plans(config: &Config, unix: bool) -> Vec<TlsPlan> {
-    let direct = config.get_sslnegotiation() == SslNegotiation::Direct;
-    match (unix, config.get_sslmode()) {
-        (true, _) | (_, SslMode::Disable) => vec![TlsPlan::Disabled],
-        // allow: plaintext first; TLS only if the server refused that.
-        (_, SslMode::Allow) => vec![TlsPlan::Disabled, TlsPlan::Require],
-        (_, SslMode::Prefer) => vec![TlsPlan::Prefer],
-        _ if direct => vec![TlsPlan::Direct],
-        _ => vec![TlsPlan::Require],
-    }
-}
-
 /// Connects to the first host that accepts and matches `target_session_attrs`.
 pub(crate) fn connect(config: &Config) -> Result<Session> {
     let mut errors = Vec::new();
     let attrs = config.get_target_session_attrs();
     let mut standby_fallback = None;
-    for ep in endpoints(config)? {
+    let default_dir = plan::DEFAULT_SOCKET_DIRS
+        .into_iter()
+        .find(|d| Path::new(&plan::default_socket_file(d, config)).exists());
+    for ep in plan::endpoints(config, default_dir) {
         match connect_one(config, &ep) {
             Ok(mut session) => match check_attrs(&mut session, attrs) {
                 Ok(true) => return Ok(session),
@@ -220,7 +138,7 @@ pub(crate) fn connect(config: &Config) -> Result<Session> {
 }
 
 fn connect_one(config: &Config, ep: &Endpoint) -> Result<Session> {
-    let plans = tls_plans(config, matches!(ep.target, EndpointKind::Unix(_)));
+    let plans = plan::tls_plans(config, ep.is_unix());
     let mut last = None;
     for (i, plan) in plans.iter().enumerate() {
         match attempt(config, ep, *plan) {
@@ -245,11 +163,12 @@ fn attempt(config: &Config, ep: &Endpoint, tls: TlsPlan) -> Result<Session> {
     loop {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (stream, target) = match &ep.target {
-            EndpointKind::Unix(path) => (
+            EndpointTarget::Unix { path } => (
                 Stream::Unix(UnixStream::connect(path)?),
-                Target::Unix(path.clone()),
+                Target::Unix(PathBuf::from(path)),
             ),
-            EndpointKind::Tcp(addr) => open_tcp(addr, ep.port, deadline)?,
+            EndpointTarget::Tcp { address } => open_tcp(address, ep.port, deadline)?,
+            _ => return Err(Error::Config(format!("unsupported host {}", ep.label))),
         };
         stream.set_nonblocking(true)?;
         let mut config = config.clone();
@@ -308,36 +227,16 @@ fn attempt(config: &Config, ep: &Endpoint, tls: TlsPlan) -> Result<Session> {
     }
 }
 
-/// Whether the session matches `target_session_attrs`.
+/// Whether the session matches `target_session_attrs` (the core decides; we run
+/// the query it asks for, if any).
 fn check_attrs(session: &mut Session, attrs: TargetSessionAttrs) -> Result<bool> {
     let proto = &session.conn.proto;
-    let param = |n: &str| proto.parameter(n).map(|v| v == "on");
-    let (hot_standby, default_ro) = (
-        param("in_hot_standby"),
-        param("default_transaction_read_only"),
-    );
-    let want_standby = |session: &mut Session| -> Result<bool> {
-        match hot_standby {
-            Some(v) => Ok(v),
-            None => Ok(simple_bool(
-                session,
-                "SELECT pg_catalog.pg_is_in_recovery()",
-            )?),
-        }
-    };
-    Ok(match attrs {
-        TargetSessionAttrs::Any => true,
-        TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly => {
-            let ro = match (hot_standby, default_ro) {
-                (Some(h), Some(d)) => h || d,
-                _ => simple_bool(session, "SHOW transaction_read_only")?,
-            };
-            (attrs == TargetSessionAttrs::ReadOnly) == ro
-        }
-        TargetSessionAttrs::Primary => !want_standby(session)?,
-        TargetSessionAttrs::Standby | TargetSessionAttrs::PreferStandby => want_standby(session)?,
-        _ => true,
-    })
+    let check = SessionCheck::start(attrs, &|n| proto.parameter(n).map(|v| v == "on"));
+    match check {
+        SessionCheck::Accept => Ok(true),
+        SessionCheck::Ask(sql) => Ok(SessionCheck::decide(attrs, simple_bool(session, sql)?)),
+        _ => Ok(false),
+    }
 }
 
 /// Runs a one-value simple query that answers on/off or t/f.

@@ -29,6 +29,7 @@ mod conninfo;
 mod env;
 mod error;
 mod pgpass;
+pub mod plan;
 
 use alloc::string::String;
 use alloc::vec::Vec;
