@@ -14,9 +14,9 @@ use crate::cancel::CancelToken;
 use crate::conn::{Conn, NoticeHandler, Notification};
 use crate::connect::{self, Target};
 use crate::error::{Error, Result};
-use crate::params::Encoded;
 use crate::rows::RowIter;
 use hyperwire_proto::result::{columns_of, Collector, Column, QueryResult, Row};
+use hyperwire_proto::value::EncodedParams;
 
 /// How long abandoned answers may take to drain before the connection is closed.
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
@@ -299,7 +299,7 @@ impl Client {
     /// (26000) or whose result type changed is dropped and the query retried once,
     /// when not inside a transaction.
     pub fn query_result(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<QueryResult> {
-        let encoded = Encoded::new(params, None)?;
+        let encoded = encode_params(params, None)?;
         let mut retried = false;
         loop {
             let (id, prepared) = self.send_cached(sql, params, &encoded)?;
@@ -347,7 +347,7 @@ impl Client {
         &mut self,
         sql: &str,
         params: &[&dyn ToSql],
-        encoded: &Encoded,
+        encoded: &EncodedParams,
     ) -> Result<(RequestId, Option<String>)> {
         let values = encoded.values();
         let plan = self.cache.plan(sql, &encoded.types);
@@ -403,7 +403,7 @@ impl Client {
 
     /// The unnamed statement, parsed now (pipelines).
     pub(crate) fn send_query(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<RequestId> {
-        let encoded = Encoded::new(params, None)?;
+        let encoded = encode_params(params, None)?;
         let values = encoded.values();
         Ok(self
             .conn
@@ -501,7 +501,7 @@ impl Client {
     }
 
     fn send_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<RequestId> {
-        let encoded = Encoded::new(params, Some(&stmt.params))?;
+        let encoded = encode_params(params, Some(&stmt.params))?;
         let values = encoded.values();
         let formats = formats_for(&stmt.columns);
         Ok(self
@@ -635,6 +635,14 @@ impl Drop for Client {
                 .flush(Some(Instant::now() + Duration::from_millis(500)));
         }
     }
+}
+
+/// Encodes parameters, naming the one that failed.
+pub(crate) fn encode_params(
+    params: &[&dyn ToSql],
+    declared: Option<&[u32]>,
+) -> Result<EncodedParams> {
+    EncodedParams::new(params, declared).map_err(|(index, error)| Error::Value { index, error })
 }
 
 /// A cache whose statement names are unique to this connection.

@@ -20,7 +20,6 @@ mod conn;
 mod connect;
 mod copy;
 mod error;
-mod params;
 mod pipeline;
 mod portal;
 mod rows;

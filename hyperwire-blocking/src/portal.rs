@@ -3,9 +3,8 @@
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::Event;
 
-use crate::client::{Client, Statement};
+use crate::client::{encode_params, Client, Statement};
 use crate::error::{Error, Result};
-use crate::params::Encoded;
 use hyperwire_proto::result::Collector;
 use hyperwire_proto::result::Row;
 
@@ -28,7 +27,7 @@ impl Portal {
 impl Client {
     /// Binds `stmt` with `params` to a new named portal.
     pub fn bind_portal(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<Portal> {
-        let encoded = Encoded::new(params, Some(stmt.params()))?;
+        let encoded = encode_params(params, Some(stmt.params()))?;
         let values = encoded.values();
         let name = format!("{}_p", stmt.name());
         let formats = stmt.result_formats();

@@ -6,9 +6,11 @@
 //! [`ValueError`] naming the type and the format.
 
 mod error;
+mod params;
 mod scalar;
 
 pub use error::ValueError;
+pub use params::EncodedParams;
 
 use alloc::vec::Vec;
 

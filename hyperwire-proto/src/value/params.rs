@@ -1,27 +1,32 @@
-//! Encoding parameters for Bind.
+//! Encoding parameters for Bind: declared types, formats and values in one buffer.
 
-use hyperwire_proto::value::ToSql;
-use hyperwire_proto::Format;
+use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::codec::Format;
+use crate::value::{ToSql, ValueError};
 
 /// Encoded parameters: declared types, formats and values, sharing one buffer.
 #[derive(Debug, Default)]
-pub(crate) struct Encoded {
-    pub(crate) types: Vec<u32>,
-    pub(crate) formats: Vec<Format>,
+pub struct EncodedParams {
+    /// The types to declare in Parse.
+    pub types: Vec<u32>,
+    /// The format of each value, for Bind.
+    pub formats: Vec<Format>,
     buf: Vec<u8>,
     /// `None` for NULL, else the value's range in `buf`.
     ranges: Vec<Option<(usize, usize)>>,
 }
 
-impl Encoded {
+impl EncodedParams {
     /// Encodes `params`. With `declared` (a prepared statement's parameter types) a
     /// value goes in binary only when its type is exactly the declared one, else in
     /// text, which the server parses for any type. Without, text values are declared
     /// as unknown (OID 0) so the server infers their type, as libpq does.
-    pub(crate) fn new(params: &[&dyn ToSql], declared: Option<&[u32]>) -> Result<Encoded> {
-        let mut e = Encoded::default();
+    pub fn new(
+        params: &[&dyn ToSql],
+        declared: Option<&[u32]>,
+    ) -> Result<EncodedParams, (usize, ValueError)> {
+        let mut e = EncodedParams::default();
         for (i, p) in params.iter().enumerate() {
             let declared_type = declared.and_then(|d| d.get(i).copied());
             let format = match declared_type {
@@ -30,9 +35,7 @@ impl Encoded {
                 None => p.preferred_format(),
             };
             let start = e.buf.len();
-            let present = p
-                .encode(format, &mut e.buf)
-                .map_err(|error| Error::Value { index: i, error })?;
+            let present = p.encode(format, &mut e.buf).map_err(|error| (i, error))?;
             e.ranges.push(present.then_some((start, e.buf.len())));
             e.formats.push(format);
             e.types.push(match (declared_type, format) {
@@ -46,7 +49,8 @@ impl Encoded {
         Ok(e)
     }
 
-    pub(crate) fn values(&self) -> Vec<Option<&[u8]>> {
+    /// The values for Bind (`None` is NULL).
+    pub fn values(&self) -> Vec<Option<&[u8]>> {
         self.ranges
             .iter()
             .map(|r| r.and_then(|(s, e)| self.buf.get(s..e)))
