@@ -446,7 +446,7 @@ impl Client {
     pub fn prepare(&mut self, sql: &str) -> Result<Statement> {
         // Hyper needs every $n declared; 0 leaves the type to the server.
         let types = if self.conn.proto.is_hyper() {
-            vec![0; count_placeholders(sql)]
+            vec![0; hyperwire_proto::sql::count_placeholders(sql)]
         } else {
             Vec::new()
         };
@@ -677,57 +677,4 @@ pub(crate) fn event_request(ev: &Event<'_>) -> Option<RequestId> {
         | Event::Done { request } => *request,
         _ => return None,
     })
-}
-
-/// The highest `$n` in `sql`, skipping quoted strings, identifiers and comments.
-fn count_placeholders(sql: &str) -> usize {
-    let b = sql.as_bytes();
-    let mut i = 0;
-    let mut max = 0;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'\'' | b'"' => {
-                i += 1;
-                while let Some(&d) = b.get(i) {
-                    i += 1;
-                    if d == c {
-                        break;
-                    }
-                }
-                continue;
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while b.get(i).is_some_and(|&d| d != b'\n') {
-                    i += 1;
-                }
-                continue;
-            }
-            b'$' => {
-                let digits: String = sql
-                    .get(i + 1..)
-                    .unwrap_or("")
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                if let Ok(n) = digits.parse::<usize>() {
-                    max = max.max(n);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    max
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_counted_outside_quotes_and_comments() {
-        assert_eq!(count_placeholders("SELECT $1 + $3"), 3);
-        assert_eq!(count_placeholders("SELECT '$9', \"$8\" -- $7\n, $2"), 2);
-        assert_eq!(count_placeholders("SELECT 1"), 0);
-    }
 }

@@ -26,6 +26,7 @@ mod error;
 mod machine;
 pub mod result;
 mod server_error;
+pub mod sql;
 pub mod statement_cache;
 pub mod value;
 

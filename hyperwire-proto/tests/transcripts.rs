@@ -1313,3 +1313,48 @@ fn gssenc_accepted_is_a_clear_unsupported_error() {
         Some(&Error::Auth(AuthError::Unsupported("GSSAPI encryption")))
     );
 }
+
+#[test]
+fn hyperd_skipping_an_abandoned_execute_completion_is_tolerated() {
+    // Measured on hyperd: a cancel after the last row makes it answer the Sync
+    // without the Execute's CommandComplete.
+    let mut p = ready_machine();
+    let a = p
+        .request()
+        .bind("", "", &[], &[], &[])
+        .execute("", 0)
+        .sync()
+        .finish()
+        .unwrap();
+    let b = p.query("SELECT 1").unwrap();
+    p.abandon(a);
+    p.receive(&cat(&[
+        empty(b'2'),
+        data_row(&[Some(b"1")]),
+        ready(b'I'),
+        row_desc(&[("x", 23)]),
+        data_row(&[Some(b"1")]),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]));
+    let ev = drain(&mut p);
+    assert!(ev.iter().all(|e| !e.contains(&format!("{a:?}"))), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("Done") && e.contains(&format!("{b:?}"))),
+        "{ev:?}"
+    );
+    assert!(p.is_healthy());
+
+    // Not abandoned: the same bytes are a protocol violation.
+    let mut p = ready_machine();
+    p.request()
+        .bind("", "", &[], &[], &[])
+        .execute("", 0)
+        .sync()
+        .finish()
+        .unwrap();
+    p.receive(&cat(&[empty(b'2'), data_row(&[Some(b"1")]), ready(b'I')]));
+    drain(&mut p);
+    assert!(matches!(p.error(), Some(Error::Desynchronized(_))));
+}

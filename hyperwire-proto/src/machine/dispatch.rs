@@ -189,6 +189,23 @@ impl Core {
         Some(step.request)
     }
 
+    /// hyperd quirk (measured): a CancelRequest that lands after the last row of an
+    /// Execute makes hyperd skip that Execute's CommandComplete and answer only the
+    /// Sync. For a request we abandoned (and cancelled) that loses nothing, so the
+    /// steps it left unanswered before its Sync are dropped silently; for any other
+    /// request the strict rule stands and the stream is desynchronized.
+    fn skip_unanswered_abandoned_steps(&mut self) {
+        while let Some(step) = self.pipeline.front() {
+            if step.kind == StepKind::Sync || matches!(step.kind, StepKind::SimpleQuery { .. }) {
+                return;
+            }
+            if !self.pipeline.is_abandoned(step.request) {
+                return;
+            }
+            let _ = self.pop_step();
+        }
+    }
+
     fn handle_ready(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
         match msg {
             BackendMessage::ParameterStatus { name, value } => {
@@ -222,6 +239,9 @@ impl Core {
                 }
                 _ => return Err(self.desync(msg, "the end of COPY FROM STDIN")),
             },
+        }
+        if let BackendMessage::ReadyForQuery(_) = msg {
+            self.skip_unanswered_abandoned_steps();
         }
         let Some(step) = self.pipeline.front() else {
             return match msg {

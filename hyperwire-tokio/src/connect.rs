@@ -1,0 +1,187 @@
+//! Opening a connection: the core plans (hosts, sslmode, target_session_attrs);
+//! this file only connects sockets and runs the startup.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hyperwire_proto::config::plan::{self, EndpointTarget, SessionCheck};
+use hyperwire_proto::config::{self, Config};
+use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::io::Io;
+
+/// Where the cancel request for a session goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// The password from the password file, following libpq (a file readable by group
+/// or others is ignored with a warning).
+fn pgpass_password(config: &Config, host: &str, port: u16) -> Option<String> {
+    let path = config
+        .get_passfile()
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+    let meta = std::fs::metadata(&path).ok()?;
+    if !config::pgpass_permissions_ok(meta.permissions().mode()) {
+        eprintln!(
+            "WARNING: password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
+            path.display()
+        );
+        return None;
+    }
+    let contents = std::fs::read_to_string(&path).ok()?;
+    let user = config.get_user()?;
+    config::lookup_password(
+        &contents,
+        host,
+        port,
+        config.get_dbname().unwrap_or(user),
+        user,
+    )
+}
+
+async fn with_deadline<T>(
+    deadline: Option<Instant>,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match deadline {
+        None => f.await,
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            tokio::time::timeout(left, f)
+                .await
+                .map_err(|_| Error::Io(std::io::ErrorKind::TimedOut.into()))?
+        }
+    }
+}
+
+/// Connects to the first host that accepts and matches `target_session_attrs`.
+pub(crate) async fn connect(config: &Config) -> Result<Connection> {
+    let default_dir = plan::DEFAULT_SOCKET_DIRS
+        .into_iter()
+        .find(|d| Path::new(&plan::default_socket_file(d, config)).exists());
+    let attrs = config.get_target_session_attrs();
+    let mut errors = Vec::new();
+    let mut fallback = None;
+    for ep in plan::endpoints(config, default_dir) {
+        let deadline = config.get_connect_timeout().map(|t| Instant::now() + t);
+        let attempt = with_deadline(deadline, connect_one(config, &ep)).await;
+        let mut conn = match attempt {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push((ep.label, e));
+                continue;
+            }
+        };
+        let check = SessionCheck::start(attrs, &|n| conn.parameter(n).map(|v| v == "on"));
+        let ok = match check {
+            SessionCheck::Accept => true,
+            SessionCheck::Ask(sql) => {
+                let answer = conn
+                    .simple_query(sql)
+                    .await?
+                    .first()
+                    .and_then(|r| r.rows.first().cloned())
+                    .and_then(|row| row.get::<String>(0).ok())
+                    .is_some_and(|v| v == "on" || v == "t");
+                SessionCheck::decide(attrs, answer)
+            }
+            _ => false,
+        };
+        if ok {
+            return Ok(conn);
+        }
+        if attrs == config::TargetSessionAttrs::PreferStandby && fallback.is_none() {
+            fallback = Some(conn);
+        } else {
+            errors.push((
+                ep.label,
+                Error::Config(format!(
+                    "server does not match target_session_attrs={attrs}"
+                )),
+            ));
+        }
+    }
+    if let Some(c) = fallback {
+        return Ok(c);
+    }
+    match errors.len() {
+        1 => Err(errors
+            .pop()
+            .map_or(Error::Config("no host".into()), |(_, e)| e)),
+        _ => Err(Error::Connect(errors)),
+    }
+}
+
+async fn connect_one(config: &Config, ep: &plan::Endpoint) -> Result<Connection> {
+    for tls in plan::tls_plans(config, ep.is_unix()) {
+        match tls {
+            TlsPlan::Disabled => {}
+            // No TLS in this adapter yet: prefer goes on in plaintext (as libpq
+            // built without TLS does); anything that needs TLS is refused.
+            TlsPlan::Prefer => {}
+            _ => {
+                return Err(Error::Config(
+                    "TLS is not available in the tokio adapter yet (sslmode=require or stronger)"
+                        .into(),
+                ))
+            }
+        }
+    }
+    let mut version_override = None;
+    loop {
+        let (io, target) = match &ep.target {
+            EndpointTarget::Unix { path } => (
+                Io::Unix(UnixStream::connect(path).await?),
+                Target::Unix(path.into()),
+            ),
+            EndpointTarget::Tcp { address } => {
+                let s = TcpStream::connect((address.as_str(), ep.port)).await?;
+                s.set_nodelay(true)?;
+                let peer = s.peer_addr()?;
+                (Io::Tcp(s), Target::Tcp(peer))
+            }
+            _ => return Err(Error::Config(format!("unsupported host {}", ep.label))),
+        };
+        let mut config = config.clone();
+        if config.get_password().is_none() {
+            if let Some(pw) = pgpass_password(&config, &ep.host, ep.port) {
+                config.password(pw);
+            }
+        }
+        let mut settings = Settings::from_config(&config, TlsPlan::Disabled)?;
+        if let Some(v) = version_override {
+            settings.protocol_versions(v, v);
+        }
+        // Abandoned requests are cancelled first, so their rest is bounded in time.
+        settings.drain_budget(1_000_000);
+        let mut conn = Connection::new(io, Protocol::new(settings), target);
+        match conn
+            .drive(|ev| matches!(ev, Event::StartupComplete { .. }).then_some(()))
+            .await
+        {
+            Ok(()) => return Ok(conn),
+            Err(e) => {
+                // hyperd answers a 3.2 startup by closing the socket: retry once with 3.0.
+                if version_override.is_none() {
+                    if let Some(v) = conn.retry_with_protocol() {
+                        version_override = Some(v);
+                        continue;
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// How long a cancel may take.
+pub(crate) const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,657 @@
+//! [`Connection`]: one owner, `&mut self` methods, every future cancel-safe.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyperwire_proto::config::Config;
+use hyperwire_proto::result::{columns_of, Collector, Column, QueryResult, Row};
+use hyperwire_proto::statement_cache::{
+    CachedStatement, Plan, Recovery, StatementCache, StatementPolicy,
+};
+use hyperwire_proto::value::{oid, EncodedParams, ToSql};
+use hyperwire_proto::{
+    Event, Format, Protocol, ProtocolVersion, RequestId, ServerError, TransactionStatus,
+};
+
+use crate::cancel::CancelToken;
+use crate::connect::{self, Target};
+use crate::error::{Error, Result};
+use crate::io::{self, Io};
+
+/// What happens to a request whose future was dropped before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DropPolicy {
+    /// Discard its remaining answers as they arrive (within the drain budget).
+    Drain,
+    /// Send a CancelRequest first, then discard what is left (the default): a long
+    /// query stops at once, and the cancel is acknowledged before the next request
+    /// is sent, so it can never hit that one.
+    #[default]
+    CancelThenDrain,
+    /// Close the connection.
+    Close,
+}
+
+/// A LISTEN notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The notifying backend's process id.
+    pub process_id: u32,
+    /// The channel.
+    pub channel: String,
+    /// The payload.
+    pub payload: String,
+}
+
+/// Notifications kept while nobody reads them; older ones are dropped and counted.
+const MAX_QUEUED_NOTIFICATIONS: usize = 10_000;
+/// Notices kept for `take_notices`.
+const MAX_QUEUED_NOTICES: usize = 256;
+
+/// A connection to PostgreSQL or Hyper over tokio.
+///
+/// Every method may be cancelled (its future dropped) at any await point: the
+/// request it sent is handled by the [`DropPolicy`] when the connection is next
+/// used, and the next request always gets its own answer.
+pub struct Connection {
+    pub(crate) io: Io,
+    pub(crate) proto: Protocol,
+    cache: StatementCache,
+    target: Target,
+    notifications: VecDeque<Notification>,
+    dropped_notifications: u64,
+    notices: VecDeque<ServerError>,
+    /// The request of a call that has not finished (if its future is dropped, the
+    /// next call settles it).
+    pub(crate) in_flight: Option<RequestId>,
+    drop_policy: DropPolicy,
+    statements: u64,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("target", &self.target)
+            .field("protocol", &self.proto)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A prepared statement.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    name: String,
+    params: Vec<u32>,
+    columns: Arc<[Column]>,
+}
+
+impl Statement {
+    /// The parameter types.
+    pub fn params(&self) -> &[u32] {
+        &self.params
+    }
+    /// The result columns.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+}
+
+/// Binary for the types the value layer decodes from binary, text for the rest.
+fn formats_for(columns: &[Column]) -> Vec<Format> {
+    columns
+        .iter()
+        .map(|c| match c.type_oid() {
+            oid::BOOL
+            | oid::INT2
+            | oid::INT4
+            | oid::INT8
+            | oid::FLOAT4
+            | oid::FLOAT8
+            | oid::OID
+            | oid::BYTEA
+            | oid::TEXT
+            | oid::VARCHAR
+            | oid::NAME => Format::Binary,
+            _ => Format::Text,
+        })
+        .collect()
+}
+
+pub(crate) fn encode(params: &[&dyn ToSql], declared: Option<&[u32]>) -> Result<EncodedParams> {
+    EncodedParams::new(params, declared).map_err(|(index, error)| Error::Value { index, error })
+}
+
+impl Connection {
+    pub(crate) fn new(io: Io, proto: Protocol, target: Target) -> Connection {
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Connection {
+            io,
+            proto,
+            cache: StatementCache::new(StatementPolicy::default())
+                .with_prefix(&format!("{:x}", random & 0xffff_ffff)),
+            target,
+            notifications: VecDeque::new(),
+            dropped_notifications: 0,
+            notices: VecDeque::new(),
+            in_flight: None,
+            drop_policy: DropPolicy::default(),
+            statements: 0,
+        }
+    }
+
+    /// Connects with a conninfo string or URL, completed by the libpq environment
+    /// variables and the password file. No TLS yet: `sslmode=prefer` (the default)
+    /// goes on in plaintext, `require` and stronger are refused.
+    pub async fn connect(conninfo: &str) -> Result<Connection> {
+        let mut config = Config::parse(conninfo).map_err(|e| Error::Config(e.to_string()))?;
+        config
+            .apply_env(&|k| std::env::var(k).ok())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Connection::connect_config(&config).await
+    }
+
+    /// Connects with settings already complete (no environment is read).
+    pub async fn connect_config(config: &Config) -> Result<Connection> {
+        connect::connect(config).await
+    }
+
+    /// What happens to requests whose futures are dropped.
+    pub fn set_drop_policy(&mut self, policy: DropPolicy) {
+        self.drop_policy = policy;
+    }
+
+    /// How queries are sent (see [`StatementPolicy`]); clears the cache.
+    pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
+        self.cache = StatementCache::new(policy);
+    }
+
+    pub(crate) fn retry_with_protocol(&self) -> Option<ProtocolVersion> {
+        self.proto.retry_with_protocol()
+    }
+
+    /// Moves bytes once (see [`io::poll_pump`]).
+    async fn pump(&mut self) -> Result<()> {
+        let (io, proto) = (&mut self.io, &mut self.proto);
+        poll_fn(|cx| io::poll_pump(io, proto, cx))
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Writes everything pending.
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        let (io, proto) = (&mut self.io, &mut self.proto);
+        poll_fn(|cx| io::poll_flush(io, proto, cx))
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Handles the asynchronous events; returns the others to `f` until it says
+    /// stop. `Fatal` ends it with an error.
+    pub(crate) async fn drive<T>(
+        &mut self,
+        mut f: impl FnMut(&Event<'_>) -> Option<T>,
+    ) -> Result<T> {
+        loop {
+            if let Some(t) = self.take_events(&mut f)? {
+                return Ok(t);
+            }
+            self.pump().await?;
+        }
+    }
+
+    /// Processes the events already received.
+    pub(crate) fn take_events<T>(
+        &mut self,
+        f: &mut impl FnMut(&Event<'_>) -> Option<T>,
+    ) -> Result<Option<T>> {
+        while let Some(ev) = self.proto.poll_event() {
+            match ev {
+                Event::Notification {
+                    process_id,
+                    channel,
+                    payload,
+                } => {
+                    if self.notifications.len() >= MAX_QUEUED_NOTIFICATIONS {
+                        self.notifications.pop_front();
+                        self.dropped_notifications += 1;
+                    }
+                    self.notifications.push_back(Notification {
+                        process_id,
+                        channel: channel.to_owned(),
+                        payload: payload.to_owned(),
+                    });
+                }
+                Event::Notice(fields) => {
+                    if self.notices.len() >= MAX_QUEUED_NOTICES {
+                        self.notices.pop_front();
+                    }
+                    self.notices.push_back(ServerError::from_fields(&fields));
+                }
+                Event::Fatal(e) => return Err(e.into()),
+                other => {
+                    if let Some(t) = f(&other) {
+                        return Ok(Some(t));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Settles a request left behind by a dropped future, as the policy says.
+    pub(crate) async fn settle(&mut self) -> Result<()> {
+        let Some(id) = self.in_flight.take() else {
+            return Ok(());
+        };
+        match self.drop_policy {
+            DropPolicy::Close => {
+                self.proto.terminate();
+                let _ = self.flush().await;
+                return Err(Error::UnexpectedResult(
+                    "a dropped request closed the connection (DropPolicy::Close)",
+                ));
+            }
+            DropPolicy::CancelThenDrain => {
+                if self.proto.pending_responses() > 0 {
+                    // The cancel returns once the server acted on it: it cannot
+                    // reach a request we have not sent yet.
+                    if let Ok(token) = self.cancel_token() {
+                        let _ = token.cancel().await;
+                    }
+                }
+            }
+            DropPolicy::Drain => {}
+        }
+        // The core discards the rest as it arrives; a COPY IN is failed.
+        self.proto.abandon(id);
+        Ok(())
+    }
+
+    /// Sends pending bytes and reads `id`'s events until its `Done`.
+    pub(crate) async fn run(&mut self, id: RequestId, mut f: impl FnMut(&Event<'_>)) -> Result<()> {
+        self.in_flight = Some(id);
+        self.drive(|ev| {
+            f(ev);
+            (matches!(ev, Event::Done { request } if *request == id)).then_some(())
+        })
+        .await?;
+        self.in_flight = None;
+        Ok(())
+    }
+
+    async fn collect(
+        &mut self,
+        id: RequestId,
+        mut watch: impl FnMut(&Event<'_>),
+    ) -> Result<Vec<QueryResult>> {
+        let mut c = Collector::default();
+        let mut copy_in = false;
+        self.run(id, |ev| {
+            watch(ev);
+            if matches!(ev, Event::CopyInStart { .. }) {
+                copy_in = true;
+            }
+            c.on_event(ev);
+        })
+        .await?;
+        if copy_in || c.saw_copy() {
+            return Err(Error::UnexpectedResult(
+                "COPY needs copy_in or copy_out, not a query method",
+            ));
+        }
+        c.finish().map_err(Error::from)
+    }
+
+    /// Runs statements with the simple protocol (values as text).
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
+        self.settle().await?;
+        let id = self.proto.query(sql)?;
+        self.collect(id, |_| {}).await
+    }
+
+    /// Runs statements with the simple protocol, ignoring rows.
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        self.simple_query(sql).await.map(drop)
+    }
+
+    /// Runs one statement with parameters and returns its rows.
+    pub async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        Ok(self.query_result(sql, params).await?.rows)
+    }
+
+    /// Exactly one row.
+    pub async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        let mut rows = self.query(sql, params).await?;
+        match rows.len() {
+            1 => rows.pop().ok_or(Error::RowCount { found: 0 }),
+            n => Err(Error::RowCount { found: n.min(2) }),
+        }
+    }
+
+    /// Runs one statement and returns the rows it affected.
+    pub async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        Ok(self
+            .query_result(sql, params)
+            .await?
+            .rows_affected()
+            .unwrap_or(0))
+    }
+
+    /// One statement's result, sent as the statement policy says (named statements
+    /// cached by default; a stale one is evicted and retried once outside a
+    /// transaction).
+    pub async fn query_result(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<QueryResult> {
+        self.settle().await?;
+        let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
+        let encoded = encode(&plain, None)?;
+        let mut retried = false;
+        loop {
+            let (id, prepared) = self.send_cached(sql, &plain, &encoded)?;
+            let mut param_types = Vec::new();
+            let mut columns: Option<Arc<[Column]>> = None;
+            let result = self
+                .collect(id, |ev| match ev {
+                    Event::ParameterDescription { types, .. } => {
+                        param_types = types.iter().collect()
+                    }
+                    Event::RowDescription {
+                        description,
+                        formats,
+                        ..
+                    } if columns.is_none() => columns = Some(columns_of(description, formats)),
+                    _ => {}
+                })
+                .await;
+            match result {
+                Ok(mut results) => {
+                    if let Some(name) = prepared {
+                        let statement = CachedStatement {
+                            name,
+                            param_types,
+                            columns: columns.unwrap_or_else(|| Arc::from(Vec::new())),
+                        };
+                        self.cache.insert(sql, &encoded.types, statement);
+                    }
+                    return Ok(results.pop().unwrap_or_default());
+                }
+                Err(Error::Server(e)) => {
+                    let status = self.proto.transaction_status();
+                    match self
+                        .cache
+                        .on_error(sql, &encoded.types, &e, status, retried)
+                    {
+                        Recovery::Retry => retried = true,
+                        _ => return Err(Error::Server(e)),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send_cached(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        encoded: &EncodedParams,
+    ) -> Result<(RequestId, Option<String>)> {
+        let values = encoded.values();
+        match self.cache.plan(sql, &encoded.types) {
+            Plan::Simple => {
+                if !params.is_empty() {
+                    return Err(Error::Config(
+                        "the simple-protocol statement policy cannot send parameters".into(),
+                    ));
+                }
+                Ok((self.proto.query(sql)?, None))
+            }
+            Plan::Reuse(name) => {
+                let formats = self
+                    .cache
+                    .get(sql, &encoded.types)
+                    .map(|s| formats_for(&s.columns))
+                    .unwrap_or_default();
+                let id = self
+                    .proto
+                    .request()
+                    .bind("", &name, &encoded.formats, &values, &formats)
+                    .describe_portal("")
+                    .execute("", 0)
+                    .sync()
+                    .finish()?;
+                Ok((id, None))
+            }
+            Plan::Prepare { name, evict } => {
+                let mut b = self.proto.request();
+                if let Some(old) = &evict {
+                    b = b.close_statement(old);
+                }
+                let id = b
+                    .parse(&name, sql, &encoded.types)
+                    .describe_statement(&name)
+                    .bind("", &name, &encoded.formats, &values, &[Format::Text])
+                    .execute("", 0)
+                    .sync()
+                    .finish()?;
+                Ok((id, Some(name)))
+            }
+            _ => Ok((self.send_unnamed(sql, encoded)?, None)),
+        }
+    }
+
+    pub(crate) fn send_unnamed(&mut self, sql: &str, encoded: &EncodedParams) -> Result<RequestId> {
+        let values = encoded.values();
+        Ok(self
+            .proto
+            .request()
+            .parse("", sql, &encoded.types)
+            .describe_statement("")
+            .bind("", "", &encoded.formats, &values, &[Format::Text])
+            .execute("", 0)
+            .sync()
+            .finish()?)
+    }
+
+    /// Prepares a named statement.
+    pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        self.settle().await?;
+        self.statements += 1;
+        let name = format!("hw_t{}", self.statements);
+        // Hyper needs every $n declared; 0 leaves the type to the server.
+        let types = if self.proto.is_hyper() {
+            vec![0; hyperwire_proto::sql::count_placeholders(sql)]
+        } else {
+            Vec::new()
+        };
+        let id = self.proto.prepare(&name, sql, &types)?;
+        let mut params = Vec::new();
+        let mut columns: Arc<[Column]> = Arc::from(Vec::new());
+        let mut error = None;
+        self.run(id, |ev| match ev {
+            Event::ParameterDescription { types, .. } => params = types.iter().collect(),
+            Event::RowDescription {
+                description,
+                formats,
+                ..
+            } => columns = columns_of(description, formats),
+            Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
+            _ => {}
+        })
+        .await?;
+        match error {
+            Some(e) => Err(Error::Server(Box::new(e))),
+            None => Ok(Statement {
+                name,
+                params,
+                columns,
+            }),
+        }
+    }
+
+    /// Runs a prepared statement (common types arrive in binary).
+    pub async fn query_prepared(
+        &mut self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        self.settle().await?;
+        let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
+        let encoded = encode(&plain, Some(&stmt.params))?;
+        let values = encoded.values();
+        let id = self
+            .proto
+            .request()
+            .bind(
+                "",
+                &stmt.name,
+                &encoded.formats,
+                &values,
+                &formats_for(&stmt.columns),
+            )
+            .describe_portal("")
+            .execute("", 0)
+            .sync()
+            .finish()?;
+        Ok(self
+            .collect(id, |_| {})
+            .await?
+            .pop()
+            .map(|r| r.rows)
+            .unwrap_or_default())
+    }
+
+    /// Several statements sent in one write, answered in order, an error per item.
+    pub async fn pipeline(
+        &mut self,
+        items: &[(&str, &[&(dyn ToSql + Sync)])],
+    ) -> Result<Vec<Result<QueryResult>>> {
+        self.settle().await?;
+        let mut ids = Vec::with_capacity(items.len());
+        for (sql, params) in items {
+            let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
+            ids.push(encode(&plain, None).and_then(|e| self.send_unnamed(sql, &e)));
+        }
+        self.flush().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match id {
+                Err(e) => out.push(Err(e)),
+                Ok(id) => {
+                    let r = self.collect(id, |_| {}).await;
+                    match r {
+                        Ok(mut results) => out.push(Ok(results.pop().unwrap_or_default())),
+                        Err(e @ (Error::Server(_) | Error::UnexpectedResult(_))) => {
+                            out.push(Err(e))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&mut self) -> Result<()> {
+        self.batch_execute("BEGIN").await
+    }
+
+    /// Commits the transaction.
+    pub async fn commit(&mut self) -> Result<()> {
+        self.batch_execute("COMMIT").await
+    }
+
+    /// Rolls the transaction back.
+    pub async fn rollback(&mut self) -> Result<()> {
+        self.batch_execute("ROLLBACK").await
+    }
+
+    /// A token that cancels this session's running request from any task.
+    pub fn cancel_token(&self) -> Result<CancelToken> {
+        Ok(CancelToken::new(
+            self.target.clone(),
+            self.proto.cancel_request()?,
+        ))
+    }
+
+    /// Waits for a notification while idle; `Ok(None)` after `timeout`.
+    pub async fn wait_for_notification(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Notification>> {
+        self.settle().await?;
+        if let Some(n) = self.notifications.pop_front() {
+            return Ok(Some(n));
+        }
+        let wait = async {
+            loop {
+                self.take_events(&mut |_| None::<()>)?;
+                if let Some(n) = self.notifications.pop_front() {
+                    return Ok(n);
+                }
+                self.pump().await?;
+            }
+        };
+        match timeout {
+            None => wait.await.map(Some),
+            Some(t) => match tokio::time::timeout(t, wait).await {
+                Ok(r) => r.map(Some),
+                Err(_) => Ok(None),
+            },
+        }
+    }
+
+    /// Notifications received so far.
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        self.notifications.drain(..).collect()
+    }
+
+    /// Notices and warnings received so far.
+    pub fn take_notices(&mut self) -> Vec<ServerError> {
+        self.notices.drain(..).collect()
+    }
+
+    /// The transaction status after the last request.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.proto.transaction_status()
+    }
+
+    /// A server parameter.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.proto.parameter(name)
+    }
+
+    /// Whether the server is Hyper.
+    pub fn is_hyper(&self) -> bool {
+        self.proto.is_hyper()
+    }
+
+    /// The protocol version in use.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.proto.protocol_version()
+    }
+
+    /// Whether the connection can still be used.
+    pub fn is_healthy(&self) -> bool {
+        self.proto.is_healthy()
+    }
+
+    /// Sends Terminate and closes the socket.
+    pub async fn close(mut self) -> Result<()> {
+        self.proto.terminate();
+        let (io, proto) = (&mut self.io, &mut self.proto);
+        poll_fn(|cx| io::poll_close(io, proto, cx))
+            .await
+            .map_err(Error::from)
+    }
+}
