@@ -4,18 +4,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
-use hyperwire_proto::statement_cache::{
-    CachedStatement, Plan, Recovery, StatementCache, StatementPolicy,
-};
-use hyperwire_proto::value::{oid, ToSql};
+use hyperwire_proto::statement_cache::{self, Recovery, StatementCache, StatementPolicy};
+use hyperwire_proto::value::ToSql;
 use hyperwire_proto::{Event, Format, RequestId, ServerError, TransactionStatus};
 
 use crate::cancel::CancelToken;
-use crate::conn::{Conn, NoticeHandler, Notification};
+use crate::conn::Conn;
 use crate::connect::{self, Target};
 use crate::error::{Error, Result};
 use crate::rows::RowIter;
-use hyperwire_proto::result::{columns_of, Collector, Column, QueryResult, Row};
+use hyperwire_proto::inbox::{NoticeHandler, Notification};
+use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
 use hyperwire_proto::value::EncodedParams;
 
 /// How long abandoned answers may take to drain before the connection is closed.
@@ -57,7 +56,7 @@ impl Statement {
 
     /// The result formats execution asks for.
     pub(crate) fn result_formats(&self) -> Vec<Format> {
-        formats_for(&self.columns)
+        binary_formats(&self.columns)
     }
 
     /// The columns as they arrive in `formats`.
@@ -68,28 +67,6 @@ impl Statement {
             .map(|(i, c)| c.with_format(formats.get(i).copied().unwrap_or_default()))
             .collect()
     }
-}
-
-/// The result formats for a prepared statement: binary for types this crate decodes
-/// from binary, text for the rest.
-fn formats_for(columns: &[Column]) -> Vec<Format> {
-    columns
-        .iter()
-        .map(|c| match c.type_oid() {
-            oid::BOOL
-            | oid::INT2
-            | oid::INT4
-            | oid::INT8
-            | oid::FLOAT4
-            | oid::FLOAT8
-            | oid::OID
-            | oid::BYTEA
-            | oid::TEXT
-            | oid::VARCHAR
-            | oid::NAME => Format::Binary,
-            _ => Format::Text,
-        })
-        .collect()
 }
 
 /// A blocking connection to PostgreSQL or Hyper.
@@ -150,12 +127,12 @@ impl Client {
     /// Receives every notice and warning as it arrives (instead of queuing them for
     /// [`take_notices`](Self::take_notices)).
     pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
-        self.conn.notice_handler = handler;
+        self.conn.inbox.set_notice_handler(handler);
     }
 
     /// The notices received so far (when no handler is set), oldest first.
     pub fn take_notices(&mut self) -> Vec<ServerError> {
-        self.conn.notices.drain(..).collect()
+        self.conn.inbox.take_notices().collect()
     }
 
     /// Sends pending bytes and reads one request's events until its `Done`,
@@ -302,28 +279,12 @@ impl Client {
         let encoded = encode_params(params, None)?;
         let mut retried = false;
         loop {
-            let (id, prepared) = self.send_cached(sql, params, &encoded)?;
-            let mut param_types = Vec::new();
-            let mut columns: Option<Arc<[Column]>> = None;
-            let result = self.collect_watching(id, |ev| match ev {
-                Event::ParameterDescription { types, .. } => param_types = types.iter().collect(),
-                Event::RowDescription {
-                    description,
-                    formats,
-                    ..
-                } if columns.is_none() => columns = Some(columns_of(description, formats)),
-                _ => {}
-            });
+            let mut sent = self.cache.send(&mut self.conn.proto, sql, &encoded)?;
+            let id = sent.request;
+            let result = self.collect_watching(id, |ev| sent.observe(ev));
             match result {
                 Ok(mut results) => {
-                    if let Some(name) = prepared {
-                        let statement = CachedStatement {
-                            name,
-                            param_types,
-                            columns: columns.unwrap_or_else(|| Arc::from(Vec::new())),
-                        };
-                        self.cache.insert(sql, &encoded.types, statement);
-                    }
+                    sent.succeeded(&mut self.cache, sql, &encoded.types);
                     return Ok(results.pop().unwrap_or_default());
                 }
                 Err(Error::Server(e)) => {
@@ -341,61 +302,6 @@ impl Client {
         }
     }
 
-    /// Sends `sql` as the statement policy says; `Some(name)` when it prepared a
-    /// statement to cache.
-    fn send_cached(
-        &mut self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        encoded: &EncodedParams,
-    ) -> Result<(RequestId, Option<String>)> {
-        let values = encoded.values();
-        let plan = self.cache.plan(sql, &encoded.types);
-        let b = self.conn.proto.request();
-        let (b, prepared) = match plan {
-            Plan::Simple => {
-                if !params.is_empty() {
-                    drop(b);
-                    return Err(Error::Config(
-                        "the simple-protocol statement policy cannot send parameters".into(),
-                    ));
-                }
-                drop(b);
-                return Ok((self.conn.proto.query(sql)?, None));
-            }
-            Plan::Reuse(name) => {
-                let formats = self
-                    .cache
-                    .get(sql, &encoded.types)
-                    .map(|s| formats_for(&s.columns))
-                    .unwrap_or_default();
-                let b = b
-                    .bind("", &name, &encoded.formats, &values, &formats)
-                    .describe_portal("");
-                (b, None)
-            }
-            Plan::Prepare { name, evict } => {
-                let b = match &evict {
-                    Some(old) => b.close_statement(old),
-                    None => b,
-                };
-                let b = b
-                    .parse(&name, sql, &encoded.types)
-                    .describe_statement(&name)
-                    .bind("", &name, &encoded.formats, &values, &[Format::Text]);
-                (b, Some(name))
-            }
-            _ => {
-                let b = b
-                    .parse("", sql, &encoded.types)
-                    .describe_statement("")
-                    .bind("", "", &encoded.formats, &values, &[Format::Text]);
-                (b, None)
-            }
-        };
-        Ok((b.execute("", 0).sync().finish()?, prepared))
-    }
-
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
         self.cache = new_cache(policy);
@@ -404,17 +310,11 @@ impl Client {
     /// The unnamed statement, parsed now (pipelines).
     pub(crate) fn send_query(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<RequestId> {
         let encoded = encode_params(params, None)?;
-        let values = encoded.values();
-        Ok(self
-            .conn
-            .proto
-            .request()
-            .parse("", sql, &encoded.types)
-            .describe_statement("")
-            .bind("", "", &encoded.formats, &values, &[Format::Text])
-            .execute("", 0)
-            .sync()
-            .finish()?)
+        Ok(statement_cache::send_unnamed(
+            &mut self.conn.proto,
+            sql,
+            &encoded,
+        )?)
     }
 
     /// Exactly one row, or [`Error::RowCount`].
@@ -503,7 +403,7 @@ impl Client {
     fn send_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<RequestId> {
         let encoded = encode_params(params, Some(&stmt.params))?;
         let values = encoded.values();
-        let formats = formats_for(&stmt.columns);
+        let formats = binary_formats(&stmt.columns);
         Ok(self
             .conn
             .proto
@@ -546,12 +446,12 @@ impl Client {
 
     /// Notifications received so far, oldest first.
     pub fn notifications(&mut self) -> impl Iterator<Item = Notification> + '_ {
-        self.conn.notifications.drain(..)
+        self.conn.inbox.drain_notifications()
     }
 
     /// How many notifications were dropped because nobody read them.
     pub fn dropped_notifications(&self) -> u64 {
-        self.conn.dropped_notifications
+        self.conn.inbox.dropped_notifications()
     }
 
     /// Waits for a notification while idle. `Ok(None)` after `timeout`.
@@ -561,13 +461,13 @@ impl Client {
     ) -> Result<Option<Notification>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if let Some(n) = self.conn.notifications.pop_front() {
+            if let Some(n) = self.conn.inbox.pop_notification() {
                 return Ok(Some(n));
             }
             // Any non-asynchronous event while idle is the machine's to judge (it
             // reports a desync as Fatal, which drive returns as an error).
             match self.conn.drive(deadline, |_| Ok(None::<()>)) {
-                Err(Error::Timeout) => return Ok(self.conn.notifications.pop_front()),
+                Err(Error::Timeout) => return Ok(self.conn.inbox.pop_notification()),
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }

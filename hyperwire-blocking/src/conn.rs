@@ -1,43 +1,21 @@
 //! The connection loop: a socket, the protocol machine, and the code that moves
 //! bytes between them. All protocol decisions stay in the machine.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use hyperwire_proto::{Event, Protocol, ServerError};
+use hyperwire_proto::inbox::Inbox;
+use hyperwire_proto::{Event, Protocol};
 
 use crate::error::{Error, Result};
 use crate::stream::Stream;
 
 /// How much to read per system call.
 const READ_CHUNK: usize = 64 * 1024;
-/// Notifications kept while nobody reads them; older ones are dropped and counted.
-const MAX_QUEUED_NOTIFICATIONS: usize = 10_000;
-/// Notices kept for `take_notices` when no handler is installed.
-const MAX_QUEUED_NOTICES: usize = 256;
-
-/// A LISTEN notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification {
-    /// The notifying backend's process id.
-    pub process_id: u32,
-    /// The channel.
-    pub channel: String,
-    /// The payload.
-    pub payload: String,
-}
-
-/// Called with every notice or warning the server sends.
-pub type NoticeHandler = Box<dyn FnMut(&ServerError) + Send>;
-
 pub(crate) struct Conn {
     pub(crate) stream: Stream,
     pub(crate) proto: Protocol,
-    pub(crate) notifications: VecDeque<Notification>,
-    pub(crate) dropped_notifications: u64,
-    pub(crate) notices: VecDeque<ServerError>,
-    pub(crate) notice_handler: Option<NoticeHandler>,
+    pub(crate) inbox: Inbox,
 }
 
 impl Conn {
@@ -45,10 +23,7 @@ impl Conn {
         Conn {
             stream,
             proto,
-            notifications: VecDeque::new(),
-            dropped_notifications: 0,
-            notices: VecDeque::new(),
-            notice_handler: None,
+            inbox: Inbox::default(),
         }
     }
 
@@ -153,34 +128,10 @@ impl Conn {
     ) -> Result<T> {
         loop {
             while let Some(ev) = self.proto.poll_event() {
+                if self.inbox.take(&ev) {
+                    continue;
+                }
                 match ev {
-                    Event::Notification {
-                        process_id,
-                        channel,
-                        payload,
-                    } => {
-                        if self.notifications.len() >= MAX_QUEUED_NOTIFICATIONS {
-                            self.notifications.pop_front();
-                            self.dropped_notifications += 1;
-                        }
-                        self.notifications.push_back(Notification {
-                            process_id,
-                            channel: channel.to_owned(),
-                            payload: payload.to_owned(),
-                        });
-                    }
-                    Event::Notice(fields) => {
-                        let notice = ServerError::from_fields(&fields);
-                        match &mut self.notice_handler {
-                            Some(handler) => handler(&notice),
-                            None => {
-                                if self.notices.len() >= MAX_QUEUED_NOTICES {
-                                    self.notices.pop_front();
-                                }
-                                self.notices.push_back(notice);
-                            }
-                        }
-                    }
                     Event::Fatal(e) => return Err(e.into()),
                     other => {
                         if let Some(t) = f(other)? {

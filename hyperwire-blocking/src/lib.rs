@@ -34,9 +34,9 @@ mod transaction;
 
 pub use cancel::CancelToken;
 pub use client::{Client, Statement, TimeoutPolicy};
-pub use conn::{NoticeHandler, Notification};
 pub use copy::{CopyIn, CopyOut};
 pub use error::{Error, Result};
+pub use hyperwire_proto::inbox::{NoticeHandler, Notification};
 pub use hyperwire_proto::result::{Column, ColumnIndex, QueryResult, Row, RowError};
 pub use pipeline::Pipeline;
 pub use portal::Portal;

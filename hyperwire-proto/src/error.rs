@@ -416,6 +416,8 @@ pub enum UsageError {
     EmptyRequest,
     /// The request id is not pending.
     UnknownRequest,
+    /// Parameters with the simple-protocol statement policy.
+    ParametersWithSimpleProtocol,
 }
 
 impl fmt::Display for UsageError {
@@ -430,6 +432,9 @@ impl fmt::Display for UsageError {
             UsageError::NoTlsHandshakePending => "no TLS handshake is pending",
             UsageError::EmptyRequest => "a request must contain at least one message",
             UsageError::UnknownRequest => "no such pending request",
+            UsageError::ParametersWithSimpleProtocol => {
+                "the simple-protocol statement policy cannot send parameters"
+            }
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod codec;
 pub mod config;
 mod error;
+pub mod inbox;
 mod machine;
 pub mod result;
 mod server_error;

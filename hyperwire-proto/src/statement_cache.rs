@@ -9,9 +9,12 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::codec::TransactionStatus;
-use crate::result::Column;
+use crate::codec::{Format, TransactionStatus};
+use crate::error::{Error, UsageError};
+use crate::machine::{Event, Protocol, RequestId};
+use crate::result::{binary_formats, columns_of, Column};
 use crate::server_error::ServerError;
+use crate::value::EncodedParams;
 
 /// How queries with parameters are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,52 @@ pub enum Plan {
     Unnamed,
     /// Use a simple Query.
     Simple,
+}
+
+/// A query sent through the cache. Show it the request's events
+/// ([`observe`](Self::observe)); when the request succeeded, [`succeeded`](Self::succeeded)
+/// records a statement it prepared.
+#[derive(Debug)]
+pub struct CachedQuery {
+    /// The request to read the answers of.
+    pub request: RequestId,
+    prepared: Option<String>,
+    param_types: Vec<u32>,
+    columns: Option<Arc<[Column]>>,
+}
+
+impl CachedQuery {
+    /// Notes the description of a statement being prepared.
+    pub fn observe(&mut self, ev: &Event<'_>) {
+        if self.prepared.is_none() {
+            return;
+        }
+        match ev {
+            Event::ParameterDescription { request, types } if *request == self.request => {
+                self.param_types = types.iter().collect();
+            }
+            Event::RowDescription {
+                request,
+                description,
+                formats,
+            } if *request == self.request && self.columns.is_none() => {
+                self.columns = Some(columns_of(description, formats));
+            }
+            _ => {}
+        }
+    }
+
+    /// The query succeeded: a statement it prepared joins the cache.
+    pub fn succeeded(self, cache: &mut StatementCache, sql: &str, types: &[u32]) {
+        if let Some(name) = self.prepared {
+            let statement = CachedStatement {
+                name,
+                param_types: self.param_types,
+                columns: self.columns.unwrap_or_else(|| Arc::from(Vec::new())),
+            };
+            cache.insert(sql, types, statement);
+        }
+    }
 }
 
 /// What to do after a query failed.
@@ -186,6 +235,63 @@ impl StatementCache {
         );
     }
 
+    /// Sends `sql` with `params` as the policy says, in one round trip: a cached
+    /// statement is bound (common types come back in binary); a new one is parsed,
+    /// described and bound together (text results the first time); the unnamed
+    /// statement is parsed each time; or a simple Query (no parameters allowed).
+    pub fn send(
+        &mut self,
+        proto: &mut Protocol,
+        sql: &str,
+        params: &EncodedParams,
+    ) -> Result<CachedQuery, Error> {
+        let values = params.values();
+        let plan = self.plan(sql, &params.types);
+        let (request, prepared) = match plan {
+            Plan::Simple => {
+                if !values.is_empty() {
+                    return Err(UsageError::ParametersWithSimpleProtocol.into());
+                }
+                (proto.query(sql)?, None)
+            }
+            Plan::Reuse(name) => {
+                let formats = self
+                    .get(sql, &params.types)
+                    .map(|s| binary_formats(&s.columns))
+                    .unwrap_or_default();
+                let request = proto
+                    .request()
+                    .bind("", &name, &params.formats, &values, &formats)
+                    .describe_portal("")
+                    .execute("", 0)
+                    .sync()
+                    .finish()?;
+                (request, None)
+            }
+            Plan::Prepare { name, evict } => {
+                let mut b = proto.request();
+                if let Some(old) = &evict {
+                    b = b.close_statement(old);
+                }
+                let request = b
+                    .parse(&name, sql, &params.types)
+                    .describe_statement(&name)
+                    .bind("", &name, &params.formats, &values, &[Format::Text])
+                    .execute("", 0)
+                    .sync()
+                    .finish()?;
+                (request, Some(name))
+            }
+            Plan::Unnamed => (send_unnamed(proto, sql, params)?, None),
+        };
+        Ok(CachedQuery {
+            request,
+            prepared,
+            param_types: Vec::new(),
+            columns: None,
+        })
+    }
+
     /// Forgets `sql` (after an error that may have left it half-prepared).
     pub fn forget(&mut self, sql: &str, types: &[u32]) {
         self.entries.remove(&(sql.into(), types.to_vec()));
@@ -224,6 +330,23 @@ impl StatementCache {
             Recovery::Retry
         }
     }
+}
+
+/// Parses `sql` as the unnamed statement and runs it once (text results).
+pub fn send_unnamed(
+    proto: &mut Protocol,
+    sql: &str,
+    params: &EncodedParams,
+) -> Result<RequestId, Error> {
+    let values = params.values();
+    proto
+        .request()
+        .parse("", sql, &params.types)
+        .describe_statement("")
+        .bind("", "", &params.formats, &values, &[Format::Text])
+        .execute("", 0)
+        .sync()
+        .finish()
 }
 
 #[cfg(test)]

@@ -1,18 +1,16 @@
 //! [`Connection`]: one owner, `&mut self` methods, every future cancel-safe.
 
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyperwire_proto::config::Config;
-use hyperwire_proto::result::{columns_of, Collector, Column, QueryResult, Row};
-use hyperwire_proto::statement_cache::{
-    CachedStatement, Plan, Recovery, StatementCache, StatementPolicy,
-};
-use hyperwire_proto::value::{oid, EncodedParams, ToSql};
+use hyperwire_proto::inbox::{Inbox, Notification};
+use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
+use hyperwire_proto::statement_cache::{self, Recovery, StatementCache, StatementPolicy};
+use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{
-    Event, Format, Protocol, ProtocolVersion, RequestId, ServerError, TransactionStatus,
+    Event, Protocol, ProtocolVersion, RequestId, ServerError, TransactionStatus,
 };
 
 use crate::cancel::CancelToken;
@@ -35,22 +33,6 @@ pub enum DropPolicy {
     Close,
 }
 
-/// A LISTEN notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification {
-    /// The notifying backend's process id.
-    pub process_id: u32,
-    /// The channel.
-    pub channel: String,
-    /// The payload.
-    pub payload: String,
-}
-
-/// Notifications kept while nobody reads them; older ones are dropped and counted.
-const MAX_QUEUED_NOTIFICATIONS: usize = 10_000;
-/// Notices kept for `take_notices`.
-const MAX_QUEUED_NOTICES: usize = 256;
-
 /// A connection to PostgreSQL or Hyper over tokio.
 ///
 /// Every method may be cancelled (its future dropped) at any await point: the
@@ -61,9 +43,7 @@ pub struct Connection {
     pub(crate) proto: Protocol,
     cache: StatementCache,
     target: Target,
-    notifications: VecDeque<Notification>,
-    dropped_notifications: u64,
-    notices: VecDeque<ServerError>,
+    inbox: Inbox,
     /// The request of a call that has not finished (if its future is dropped, the
     /// next call settles it).
     pub(crate) in_flight: Option<RequestId>,
@@ -99,27 +79,6 @@ impl Statement {
     }
 }
 
-/// Binary for the types the value layer decodes from binary, text for the rest.
-fn formats_for(columns: &[Column]) -> Vec<Format> {
-    columns
-        .iter()
-        .map(|c| match c.type_oid() {
-            oid::BOOL
-            | oid::INT2
-            | oid::INT4
-            | oid::INT8
-            | oid::FLOAT4
-            | oid::FLOAT8
-            | oid::OID
-            | oid::BYTEA
-            | oid::TEXT
-            | oid::VARCHAR
-            | oid::NAME => Format::Binary,
-            _ => Format::Text,
-        })
-        .collect()
-}
-
 pub(crate) fn encode(params: &[&dyn ToSql], declared: Option<&[u32]>) -> Result<EncodedParams> {
     EncodedParams::new(params, declared).map_err(|(index, error)| Error::Value { index, error })
 }
@@ -136,9 +95,7 @@ impl Connection {
             cache: StatementCache::new(StatementPolicy::default())
                 .with_prefix(&format!("{:x}", random & 0xffff_ffff)),
             target,
-            notifications: VecDeque::new(),
-            dropped_notifications: 0,
-            notices: VecDeque::new(),
+            inbox: Inbox::default(),
             in_flight: None,
             drop_policy: DropPolicy::default(),
             statements: 0,
@@ -211,28 +168,10 @@ impl Connection {
         f: &mut impl FnMut(&Event<'_>) -> Option<T>,
     ) -> Result<Option<T>> {
         while let Some(ev) = self.proto.poll_event() {
+            if self.inbox.take(&ev) {
+                continue;
+            }
             match ev {
-                Event::Notification {
-                    process_id,
-                    channel,
-                    payload,
-                } => {
-                    if self.notifications.len() >= MAX_QUEUED_NOTIFICATIONS {
-                        self.notifications.pop_front();
-                        self.dropped_notifications += 1;
-                    }
-                    self.notifications.push_back(Notification {
-                        process_id,
-                        channel: channel.to_owned(),
-                        payload: payload.to_owned(),
-                    });
-                }
-                Event::Notice(fields) => {
-                    if self.notices.len() >= MAX_QUEUED_NOTICES {
-                        self.notices.pop_front();
-                    }
-                    self.notices.push_back(ServerError::from_fields(&fields));
-                }
                 Event::Fatal(e) => return Err(e.into()),
                 other => {
                     if let Some(t) = f(&other) {
@@ -356,32 +295,12 @@ impl Connection {
         let encoded = encode(&plain, None)?;
         let mut retried = false;
         loop {
-            let (id, prepared) = self.send_cached(sql, &plain, &encoded)?;
-            let mut param_types = Vec::new();
-            let mut columns: Option<Arc<[Column]>> = None;
-            let result = self
-                .collect(id, |ev| match ev {
-                    Event::ParameterDescription { types, .. } => {
-                        param_types = types.iter().collect()
-                    }
-                    Event::RowDescription {
-                        description,
-                        formats,
-                        ..
-                    } if columns.is_none() => columns = Some(columns_of(description, formats)),
-                    _ => {}
-                })
-                .await;
+            let mut sent = self.cache.send(&mut self.proto, sql, &encoded)?;
+            let id = sent.request;
+            let result = self.collect(id, |ev| sent.observe(ev)).await;
             match result {
                 Ok(mut results) => {
-                    if let Some(name) = prepared {
-                        let statement = CachedStatement {
-                            name,
-                            param_types,
-                            columns: columns.unwrap_or_else(|| Arc::from(Vec::new())),
-                        };
-                        self.cache.insert(sql, &encoded.types, statement);
-                    }
+                    sent.succeeded(&mut self.cache, sql, &encoded.types);
                     return Ok(results.pop().unwrap_or_default());
                 }
                 Err(Error::Server(e)) => {
@@ -399,67 +318,12 @@ impl Connection {
         }
     }
 
-    fn send_cached(
-        &mut self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        encoded: &EncodedParams,
-    ) -> Result<(RequestId, Option<String>)> {
-        let values = encoded.values();
-        match self.cache.plan(sql, &encoded.types) {
-            Plan::Simple => {
-                if !params.is_empty() {
-                    return Err(Error::Config(
-                        "the simple-protocol statement policy cannot send parameters".into(),
-                    ));
-                }
-                Ok((self.proto.query(sql)?, None))
-            }
-            Plan::Reuse(name) => {
-                let formats = self
-                    .cache
-                    .get(sql, &encoded.types)
-                    .map(|s| formats_for(&s.columns))
-                    .unwrap_or_default();
-                let id = self
-                    .proto
-                    .request()
-                    .bind("", &name, &encoded.formats, &values, &formats)
-                    .describe_portal("")
-                    .execute("", 0)
-                    .sync()
-                    .finish()?;
-                Ok((id, None))
-            }
-            Plan::Prepare { name, evict } => {
-                let mut b = self.proto.request();
-                if let Some(old) = &evict {
-                    b = b.close_statement(old);
-                }
-                let id = b
-                    .parse(&name, sql, &encoded.types)
-                    .describe_statement(&name)
-                    .bind("", &name, &encoded.formats, &values, &[Format::Text])
-                    .execute("", 0)
-                    .sync()
-                    .finish()?;
-                Ok((id, Some(name)))
-            }
-            _ => Ok((self.send_unnamed(sql, encoded)?, None)),
-        }
-    }
-
     pub(crate) fn send_unnamed(&mut self, sql: &str, encoded: &EncodedParams) -> Result<RequestId> {
-        let values = encoded.values();
-        Ok(self
-            .proto
-            .request()
-            .parse("", sql, &encoded.types)
-            .describe_statement("")
-            .bind("", "", &encoded.formats, &values, &[Format::Text])
-            .execute("", 0)
-            .sync()
-            .finish()?)
+        Ok(statement_cache::send_unnamed(
+            &mut self.proto,
+            sql,
+            encoded,
+        )?)
     }
 
     /// Prepares a named statement.
@@ -516,7 +380,7 @@ impl Connection {
                 &stmt.name,
                 &encoded.formats,
                 &values,
-                &formats_for(&stmt.columns),
+                &binary_formats(&stmt.columns),
             )
             .describe_portal("")
             .execute("", 0)
@@ -590,13 +454,13 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> Result<Option<Notification>> {
         self.settle().await?;
-        if let Some(n) = self.notifications.pop_front() {
+        if let Some(n) = self.inbox.pop_notification() {
             return Ok(Some(n));
         }
         let wait = async {
             loop {
                 self.take_events(&mut |_| None::<()>)?;
-                if let Some(n) = self.notifications.pop_front() {
+                if let Some(n) = self.inbox.pop_notification() {
                     return Ok(n);
                 }
                 self.pump().await?;
@@ -613,12 +477,12 @@ impl Connection {
 
     /// Notifications received so far.
     pub fn take_notifications(&mut self) -> Vec<Notification> {
-        self.notifications.drain(..).collect()
+        self.inbox.drain_notifications().collect()
     }
 
     /// Notices and warnings received so far.
     pub fn take_notices(&mut self) -> Vec<ServerError> {
-        self.notices.drain(..).collect()
+        self.inbox.take_notices().collect()
     }
 
     /// The transaction status after the last request.

@@ -26,8 +26,9 @@ mod io;
 mod rows;
 
 pub use cancel::CancelToken;
-pub use connection::{Connection, DropPolicy, Notification, Statement};
+pub use connection::{Connection, DropPolicy, Statement};
 pub use error::{Error, Result};
+pub use hyperwire_proto::inbox::Notification;
 pub use rows::{CopyIn, CopyOutStream, RowStream};
 
 pub use hyperwire_proto::config::Config;

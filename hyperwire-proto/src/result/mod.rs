@@ -7,7 +7,7 @@ mod row;
 use core::fmt;
 
 pub use collect::{rows_affected, CollectError, Collector, QueryResult};
-pub use row::{columns_of, Column, ColumnIndex, Row, RowBatch};
+pub use row::{binary_formats, columns_of, Column, ColumnIndex, Row, RowBatch};
 
 use crate::error::ProtocolError;
 use crate::value::ValueError;

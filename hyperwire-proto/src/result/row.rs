@@ -88,6 +88,29 @@ pub fn columns_of(desc: &RowDescription<'_>, formats: &ResultFormats) -> Arc<[Co
         .collect()
 }
 
+/// The result formats to ask for once a statement's columns are known: binary for
+/// the types the value layer reads from binary, text for the rest.
+pub fn binary_formats(columns: &[Column]) -> Vec<Format> {
+    use crate::value::oid;
+    columns
+        .iter()
+        .map(|c| match c.type_oid() {
+            oid::BOOL
+            | oid::INT2
+            | oid::INT4
+            | oid::INT8
+            | oid::FLOAT4
+            | oid::FLOAT8
+            | oid::OID
+            | oid::BYTEA
+            | oid::TEXT
+            | oid::VARCHAR
+            | oid::NAME => Format::Binary,
+            _ => Format::Text,
+        })
+        .collect()
+}
+
 /// Something that names a column: its index or its name.
 pub trait ColumnIndex: core::fmt::Debug {
     /// The index in `columns`.
