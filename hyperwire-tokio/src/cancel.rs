@@ -13,11 +13,21 @@ use crate::error::{Error, Result};
 pub struct CancelToken {
     target: Target,
     request: CancelRequest,
+    /// TLS settings when the session used TLS, and whether TLS starts at once.
+    tls: Option<(hyperwire_tls::TlsSetup, bool)>,
 }
 
 impl CancelToken {
-    pub(crate) fn new(target: Target, request: CancelRequest) -> Self {
-        CancelToken { target, request }
+    pub(crate) fn new(
+        target: Target,
+        request: CancelRequest,
+        tls: Option<(hyperwire_tls::TlsSetup, bool)>,
+    ) -> Self {
+        CancelToken {
+            target,
+            request,
+            tls,
+        }
     }
 
     /// Asks the server to cancel the session's running request; returns once the
@@ -25,13 +35,37 @@ impl CancelToken {
     pub async fn cancel(&self) -> Result<()> {
         let work = async {
             let mut rest = [0u8; 64];
-            match &self.target {
-                Target::Tcp(addr) => {
+            match (&self.target, &self.tls) {
+                (Target::Tcp(addr), Some((setup, direct))) => {
+                    let mut s = TcpStream::connect(addr).await?;
+                    if !direct {
+                        let mut req = Vec::new();
+                        hyperwire_proto::codec::frontend::ssl_request(&mut req);
+                        s.write_all(&req).await?;
+                        let mut answer = [0u8; 1];
+                        s.read_exact(&mut answer).await?;
+                        if answer != *b"S" {
+                            return Err(Error::Tls(
+                                "the server refused TLS for the cancel request".into(),
+                            ));
+                        }
+                    }
+                    let connector =
+                        tokio_rustls::TlsConnector::from(std::sync::Arc::clone(&setup.config));
+                    let mut tls = connector
+                        .connect(setup.server_name.clone(), s)
+                        .await
+                        .map_err(|e| Error::Tls(e.to_string()))?;
+                    tls.write_all(self.request.as_bytes()).await?;
+                    tls.flush().await?;
+                    while matches!(tls.read(&mut rest).await, Ok(n) if n > 0) {}
+                }
+                (Target::Tcp(addr), None) => {
                     let mut s = TcpStream::connect(addr).await?;
                     s.write_all(self.request.as_bytes()).await?;
                     while matches!(s.read(&mut rest).await, Ok(n) if n > 0) {}
                 }
-                Target::Unix(path) => {
+                (Target::Unix(path), _) => {
                     let mut s = UnixStream::connect(path).await?;
                     s.write_all(self.request.as_bytes()).await?;
                     while matches!(s.read(&mut rest).await, Ok(n) if n > 0) {}

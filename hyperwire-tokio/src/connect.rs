@@ -122,20 +122,26 @@ pub(crate) async fn connect(config: &Config) -> Result<Connection> {
 }
 
 async fn connect_one(config: &Config, ep: &plan::Endpoint) -> Result<Connection> {
-    for tls in plan::tls_plans(config, ep.is_unix()) {
-        match tls {
-            TlsPlan::Disabled => {}
-            // No TLS in this adapter yet: prefer goes on in plaintext (as libpq
-            // built without TLS does); anything that needs TLS is refused.
-            TlsPlan::Prefer => {}
-            _ => {
-                return Err(Error::Config(
-                    "TLS is not available in the tokio adapter yet (sslmode=require or stronger)"
-                        .into(),
-                ))
+    let plans = plan::tls_plans(config, ep.is_unix());
+    let mut last = None;
+    for (i, tls) in plans.iter().enumerate() {
+        match attempt(config, ep, *tls).await {
+            Ok(c) => return Ok(c),
+            // sslmode=allow retries with TLS only after the server said no.
+            Err(e @ Error::Protocol(hyperwire_proto::Error::Server(_))) if i + 1 < plans.len() => {
+                last = Some(e)
             }
+            Err(e) => return Err(e),
         }
     }
+    Err(last.unwrap_or(Error::Config("no connection attempt".into())))
+}
+
+async fn attempt(config: &Config, ep: &plan::Endpoint, tls: TlsPlan) -> Result<Connection> {
+    let setup = match tls {
+        TlsPlan::Disabled => None,
+        _ => Some(hyperwire_tls::setup(config, &ep.host).map_err(|e| Error::Tls(e.0))?),
+    };
     let mut version_override = None;
     loop {
         let (io, target) = match &ep.target {
@@ -157,18 +163,43 @@ async fn connect_one(config: &Config, ep: &plan::Endpoint) -> Result<Connection>
                 config.password(pw);
             }
         }
-        let mut settings = Settings::from_config(&config, TlsPlan::Disabled)?;
+        let mut settings = Settings::from_config(&config, tls)?;
         if let Some(v) = version_override {
             settings.protocol_versions(v, v);
         }
         // Abandoned requests are cancelled first, so their rest is bounded in time.
         settings.drain_budget(1_000_000);
         let mut conn = Connection::new(io, Protocol::new(settings), target);
-        match conn
-            .drive(|ev| matches!(ev, Event::StartupComplete { .. }).then_some(()))
-            .await
-        {
-            Ok(()) => return Ok(conn),
+        let started = async {
+            loop {
+                if conn.proto.wants_tls_handshake() {
+                    let setup = setup
+                        .as_ref()
+                        .ok_or_else(|| Error::Tls("no TLS settings".into()))?;
+                    // The SSLRequest must be out before the handshake starts.
+                    conn.flush().await?;
+                    conn.upgrade_tls(setup).await?;
+                }
+                let done = conn
+                    .drive(|ev| match ev {
+                        Event::StartupComplete { .. } => Some(true),
+                        Event::TlsAnswer { accepted: true } => Some(false),
+                        _ => None,
+                    })
+                    .await?;
+                if done {
+                    return Ok::<(), Error>(());
+                }
+            }
+        }
+        .await;
+        match started {
+            Ok(()) => {
+                if conn.is_tls() {
+                    conn.set_cancel_tls(setup.clone(), tls == TlsPlan::Direct);
+                }
+                return Ok(conn);
+            }
             Err(e) => {
                 // hyperd answers a 3.2 startup by closing the socket: retry once with 3.0.
                 if version_override.is_none() {

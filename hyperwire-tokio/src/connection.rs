@@ -49,6 +49,8 @@ pub struct Connection {
     pub(crate) in_flight: Option<RequestId>,
     drop_policy: DropPolicy,
     statements: u64,
+    /// TLS settings for the cancel connection, and whether TLS starts at once.
+    cancel_tls: Option<(hyperwire_tls::TlsSetup, bool)>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -99,6 +101,7 @@ impl Connection {
             in_flight: None,
             drop_policy: DropPolicy::default(),
             statements: 0,
+            cancel_tls: None,
         }
     }
 
@@ -126,6 +129,44 @@ impl Connection {
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
         self.cache = StatementCache::new(policy);
+    }
+
+    /// Runs the TLS handshake on the TCP socket and tells the machine.
+    pub(crate) async fn upgrade_tls(&mut self, setup: &hyperwire_tls::TlsSetup) -> Result<()> {
+        let Io::Tcp(tcp) = std::mem::replace(&mut self.io, Io::Upgrading) else {
+            return Err(Error::Tls("TLS needs a TCP connection".into()));
+        };
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(&setup.config));
+        let tls = connector
+            .connect(setup.server_name.clone(), tcp)
+            .await
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let end_point = hyperwire_tls::server_end_point(tls.get_ref().1);
+        self.io = Io::Tls(Box::new(tls));
+        self.proto.tls_established(end_point)?;
+        Ok(())
+    }
+
+    pub(crate) fn set_cancel_tls(&mut self, setup: Option<hyperwire_tls::TlsSetup>, direct: bool) {
+        self.cancel_tls = setup.map(|s| (s, direct));
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.io, Io::Tls(_))
+    }
+
+    /// The TLS version, cipher suite and ALPN protocol, when encrypted.
+    pub fn tls_info(&self) -> Option<hyperwire_tls::TlsInfo> {
+        match &self.io {
+            Io::Tls(t) => Some(hyperwire_tls::TlsInfo::of(t.get_ref().1)),
+            _ => None,
+        }
+    }
+
+    /// Whether SCRAM bound the session to the TLS channel (SCRAM-SHA-256-PLUS).
+    pub fn is_channel_bound(&self) -> bool {
+        self.proto.channel_bound()
     }
 
     pub(crate) fn retry_with_protocol(&self) -> Option<ProtocolVersion> {
@@ -445,6 +486,7 @@ impl Connection {
         Ok(CancelToken::new(
             self.target.clone(),
             self.proto.cancel_request()?,
+            self.cancel_tls.clone(),
         ))
     }
 

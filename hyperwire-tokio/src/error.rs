@@ -28,6 +28,8 @@ pub enum Error {
     Row(RowError),
     /// Invalid settings, or a feature this adapter does not have yet.
     Config(String),
+    /// TLS could not be set up or failed.
+    Tls(String),
     /// Every host failed; the error of each attempt, in order.
     Connect(Vec<(String, Error)>),
     /// `query_one` found no row, or more than one.
@@ -48,6 +50,7 @@ impl fmt::Display for Error {
             Error::Value { index, error } => write!(f, "value {index}: {error}"),
             Error::Row(e) => write!(f, "{e}"),
             Error::Config(s) => write!(f, "invalid connection settings: {s}"),
+            Error::Tls(s) => write!(f, "TLS: {s}"),
             Error::Connect(attempts) => {
                 f.write_str("could not connect")?;
                 for (host, e) in attempts {

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use hyperwire_proto::Protocol;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
 
 /// How much to read at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -17,6 +18,17 @@ const READ_CHUNK: usize = 64 * 1024;
 pub(crate) enum Io {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Between taking the TCP socket for the TLS handshake and putting the TLS
+    /// stream back.
+    Upgrading,
+}
+
+fn upgrading() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the TLS handshake did not finish",
+    )
 }
 
 impl Io {
@@ -24,6 +36,15 @@ impl Io {
         match self {
             Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Io::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => {
+                // rustls buffers the record: flush it so it reaches the socket.
+                let r = Pin::new(&mut **s).poll_write(cx, buf);
+                if let Poll::Ready(Err(e)) = Pin::new(&mut **s).poll_flush(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                r
+            }
+            Io::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
 
@@ -31,6 +52,8 @@ impl Io {
         match self {
             Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Io::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            Io::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
 
@@ -38,6 +61,8 @@ impl Io {
         match self {
             Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Io::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            Io::Upgrading => Poll::Ready(Ok(())),
         }
     }
 }

@@ -16,7 +16,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not yet: TLS, the shared pipelining `Client` and its driver (see the issue).
+//! TLS follows libpq's `sslmode` (through hyperwire-tls and tokio-rustls). Not yet:
+//! the shared pipelining `Client` and its driver.
 
 mod cancel;
 mod connect;
@@ -36,3 +37,4 @@ pub use hyperwire_proto::result::{Column, QueryResult, Row, RowError};
 pub use hyperwire_proto::statement_cache::StatementPolicy;
 pub use hyperwire_proto::value::{FromSql, ToSql};
 pub use hyperwire_proto::{Format, ServerError, TransactionStatus};
+pub use hyperwire_tls::TlsInfo;

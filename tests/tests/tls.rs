@@ -386,3 +386,67 @@ fn gssencmode_require_is_refused_and_prefer_falls_back() {
     .unwrap();
     c.batch_execute("SELECT 1").unwrap();
 }
+
+/// The tokio connection shares the same TLS configuration: the same outcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_sslmodes_channel_binding_direct_and_cancel() {
+    use hyperwire_tokio::Connection;
+    let c = certs();
+    let ca = c.ca_file();
+    let tls = pg15_tls();
+    let plain = harness::pg15();
+    for (mode, on_tls, on_plain) in [
+        ("disable", Some(false), Some(false)),
+        ("prefer", Some(true), Some(false)),
+        ("require", Some(true), None),
+        ("verify-full", Some(true), None),
+    ] {
+        for (server, expected) in [(tls, on_tls), (plain, on_plain)] {
+            let conninfo = format!(
+                "{} sslmode={mode} sslrootcert={ca}",
+                base(server, harness::TRUST_USER)
+            );
+            match (Connection::connect(&conninfo).await, expected) {
+                (Ok(conn), Some(encrypted)) => {
+                    assert_eq!(conn.is_tls(), encrypted, "sslmode={mode}")
+                }
+                (Err(_), None) => {}
+                (Ok(_), None) => panic!("sslmode={mode} connected to a plain server"),
+                (Err(e), Some(_)) => panic!("sslmode={mode}: {e}"),
+            }
+        }
+    }
+    // SCRAM-SHA-256-PLUS and a cancel over TLS.
+    let conninfo = format!(
+        "{} password=pw-ssl sslmode=verify-full sslrootcert={ca} channel_binding=require",
+        base(tls, "ssl_user")
+    );
+    let mut conn = Connection::connect(&conninfo).await.unwrap();
+    assert!(conn.is_channel_bound());
+    assert_eq!(conn.tls_info().unwrap().protocol_version, "TLSv1_3");
+    let token = conn.cancel_token().unwrap();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        token.cancel().await.unwrap();
+    });
+    let err = conn.query("SELECT pg_sleep(30)", &[]).await.unwrap_err();
+    canceller.await.unwrap();
+    assert_eq!(err.sqlstate(), Some("57014"), "{err}");
+    // Direct SSL on PostgreSQL 17.
+    let s17 = tls_server(ServerKind::Pg17, &c.server);
+    let conn = Connection::connect(&format!(
+        "{} sslmode=verify-full sslrootcert={ca} sslnegotiation=direct",
+        base(&s17, harness::TRUST_USER)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(conn.tls_info().unwrap().alpn.as_deref(), Some("postgresql"));
+    // The wrong host fails verify-full.
+    let wrong = tls_server(ServerKind::Pg15, &c.wrong_host);
+    assert!(Connection::connect(&format!(
+        "{} sslmode=verify-full sslrootcert={ca}",
+        base(&wrong, harness::TRUST_USER)
+    ))
+    .await
+    .is_err());
+}
