@@ -81,8 +81,13 @@ impl Statement {
     }
 }
 
-pub(crate) fn encode(params: &[&dyn ToSql], declared: Option<&[u32]>) -> Result<EncodedParams> {
-    EncodedParams::new(params, declared).map_err(|(index, error)| Error::Value { index, error })
+/// Encodes parameters (a plain function, so no future holds the `dyn` list).
+pub(crate) fn encode(
+    params: &[&(dyn ToSql + Sync)],
+    declared: Option<&[u32]>,
+) -> Result<EncodedParams> {
+    let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
+    EncodedParams::new(&plain, declared).map_err(|(index, error)| Error::Value { index, error })
 }
 
 impl Connection {
@@ -106,8 +111,8 @@ impl Connection {
     }
 
     /// Connects with a conninfo string or URL, completed by the libpq environment
-    /// variables and the password file. No TLS yet: `sslmode=prefer` (the default)
-    /// goes on in plaintext, `require` and stronger are refused.
+    /// variables and the password file. TLS follows libpq's `sslmode` (through
+    /// hyperwire-tls).
     pub async fn connect(conninfo: &str) -> Result<Connection> {
         let mut config = Config::parse(conninfo).map_err(|e| Error::Config(e.to_string()))?;
         config
@@ -332,8 +337,7 @@ impl Connection {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<QueryResult> {
         self.settle().await?;
-        let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
-        let encoded = encode(&plain, None)?;
+        let encoded = encode(params, None)?;
         let mut retried = false;
         loop {
             let mut sent = self.cache.send(&mut self.proto, sql, &encoded)?;
@@ -410,8 +414,7 @@ impl Connection {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         self.settle().await?;
-        let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
-        let encoded = encode(&plain, Some(&stmt.params))?;
+        let encoded = encode(params, Some(&stmt.params))?;
         let values = encoded.values();
         let id = self
             .proto
@@ -443,8 +446,7 @@ impl Connection {
         self.settle().await?;
         let mut ids = Vec::with_capacity(items.len());
         for (sql, params) in items {
-            let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
-            ids.push(encode(&plain, None).and_then(|e| self.send_unnamed(sql, &e)));
+            ids.push(encode(params, None).and_then(|e| self.send_unnamed(sql, &e)));
         }
         self.flush().await?;
         let mut out = Vec::with_capacity(ids.len());

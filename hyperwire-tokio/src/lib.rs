@@ -20,6 +20,7 @@
 //! the shared pipelining `Client` and its driver.
 
 mod cancel;
+mod client;
 mod connect;
 mod connection;
 mod error;
@@ -27,6 +28,7 @@ mod io;
 mod rows;
 
 pub use cancel::CancelToken;
+pub use client::{Client, Driver, DEFAULT_MAX_IN_FLIGHT};
 pub use connection::{Connection, DropPolicy, Statement};
 pub use error::{Error, Result};
 pub use hyperwire_proto::inbox::Notification;

@@ -306,8 +306,7 @@ impl Connection {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<RowStream<'_>> {
         self.settle().await?;
-        let plain: Vec<&dyn ToSql> = params.iter().map(|p| *p as &dyn ToSql).collect();
-        let encoded = encode(&plain, None)?;
+        let encoded = encode(params, None)?;
         let request = self.send_unnamed(sql, &encoded)?;
         self.in_flight = Some(request);
         Ok(RowStream {

@@ -292,3 +292,58 @@ async fn dropped_futures_never_confuse_the_next_query() {
         }
     }
 }
+
+/// Many tasks share one pipelined Client; some drop their futures midway. Every
+/// completed query returns its own value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_client_pipelines_many_tasks() {
+    use hyperwire_tokio::Client;
+    for s in servers() {
+        let (client, driver) = Client::connect(&s.conninfo(user(s))).await.unwrap();
+        let driver = tokio::spawn(driver);
+        let mut tasks = Vec::new();
+        for t in 0..32i64 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0;
+                for i in 0..50i64 {
+                    let v = t * 1000 + i;
+                    if i % 7 == 3 {
+                        // Dropped after one poll: its answer must not reach anyone.
+                        let _ = poll_a_few(1, client.query("SELECT $1::int8", &[&v])).await;
+                        continue;
+                    }
+                    let rows = client.query("SELECT $1::int8", &[&v]).await.unwrap();
+                    assert_eq!(rows[0].get::<i64>(0).unwrap(), v);
+                    ok += 1;
+                }
+                ok
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        assert_eq!(total, 32 * (50 - 7));
+        let err = client.query("SELECT 1/0", &[]).await.unwrap_err();
+        assert_eq!(err.sqlstate(), Some("22012"), "{:?}", s.kind());
+        drop(client);
+        driver.await.unwrap().unwrap();
+    }
+}
+
+/// Connection futures are `Send`: they can run on a multi-threaded runtime's tasks.
+#[test]
+fn connection_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    async fn uses(c: &mut Connection) {
+        let _ = c.query("SELECT $1::int8", &[&1i64]).await;
+        let _ = c.query_result("SELECT 1", &[]).await;
+        let _ = c.simple_query("SELECT 1").await;
+    }
+    let f = async {
+        let mut c = Connection::connect("host=127.0.0.1 port=1").await.unwrap();
+        uses(&mut c).await;
+    };
+    assert_send(&f);
+}
