@@ -212,16 +212,16 @@ impl Client {
     /// A COPY started by a query method is refused: COPY IN is failed, COPY OUT is
     /// read to its end and dropped, and the request reports an error.
     fn collect_guarding_copy(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
-        self.collect_watching(id, |_| {})
+        self.collect_watching(id, Collector::default(), |_| {})
     }
 
     /// Collects `id`'s results, showing every event to `watch` too.
     fn collect_watching(
         &mut self,
         id: RequestId,
+        mut c: Collector,
         mut watch: impl FnMut(&Event<'_>),
     ) -> Result<Vec<QueryResult>> {
-        let mut c = Collector::default();
         let mut refused_copy_in = false;
         let proto_fail = |client: &mut Client| {
             let _ = client
@@ -281,7 +281,8 @@ impl Client {
         loop {
             let mut sent = self.cache.send(&mut self.conn.proto, sql, &encoded)?;
             let id = sent.request;
-            let result = self.collect_watching(id, |ev| sent.observe(ev));
+            let collector = sent.collector();
+            let result = self.collect_watching(id, collector, |ev| sent.observe(ev));
             match result {
                 Ok(mut results) => {
                     sent.succeeded(&mut self.cache, sql, &encoded.types);

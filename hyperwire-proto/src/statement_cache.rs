@@ -78,11 +78,22 @@ pub struct CachedQuery {
     /// The request to read the answers of.
     pub request: RequestId,
     prepared: Option<String>,
+    /// The columns of a reused statement (it is executed without Describe).
+    known_columns: Option<Arc<[Column]>>,
     param_types: Vec<u32>,
     columns: Option<Arc<[Column]>>,
 }
 
 impl CachedQuery {
+    /// The collector for this request's answers (with the columns of a reused
+    /// statement, whose rows come without a description).
+    pub fn collector(&self) -> crate::result::Collector {
+        match &self.known_columns {
+            Some(columns) => crate::result::Collector::with_columns(Arc::clone(columns)),
+            None => crate::result::Collector::default(),
+        }
+    }
+
     /// Notes the description of a statement being prepared.
     pub fn observe(&mut self, ev: &Event<'_>) {
         if self.prepared.is_none() {
@@ -138,6 +149,9 @@ pub struct StatementCache {
     policy: StatementPolicy,
     prefix: String,
     entries: BTreeMap<(String, Vec<u32>), Entry>,
+    /// Statements being prepared: meanwhile the same query goes unnamed, so
+    /// concurrent first runs do not prepare it several times.
+    preparing: alloc::collections::BTreeSet<(String, Vec<u32>)>,
     clock: u64,
     counter: u64,
 }
@@ -193,7 +207,7 @@ impl StatementCache {
                 if let Some(s) = self.get(sql, types) {
                     return Plan::Reuse(s.name.clone());
                 }
-                if capacity == 0 {
+                if capacity == 0 || !self.preparing.insert((sql.into(), types.to_vec())) {
                     return Plan::Unnamed;
                 }
                 self.counter += 1;
@@ -225,6 +239,7 @@ impl StatementCache {
 
     /// Records a statement prepared after [`Plan::Prepare`].
     pub fn insert(&mut self, sql: &str, types: &[u32], statement: CachedStatement) {
+        self.preparing.remove(&(sql.into(), types.to_vec()));
         self.clock += 1;
         self.entries.insert(
             (sql.into(), types.to_vec()),
@@ -247,6 +262,7 @@ impl StatementCache {
     ) -> Result<CachedQuery, Error> {
         let values = params.values();
         let plan = self.plan(sql, &params.types);
+        let mut known_columns = None;
         let (request, prepared) = match plan {
             Plan::Simple => {
                 if !values.is_empty() {
@@ -255,14 +271,26 @@ impl StatementCache {
                 (proto.query(sql)?, None)
             }
             Plan::Reuse(name) => {
-                let formats = self
-                    .get(sql, &params.types)
-                    .map(|s| binary_formats(&s.columns))
-                    .unwrap_or_default();
+                // The columns are known: no Describe, one message less per query.
+                let (formats, columns) = match self.get(sql, &params.types) {
+                    Some(s) => {
+                        let formats = binary_formats(&s.columns);
+                        let columns: Arc<[Column]> = s
+                            .columns
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| {
+                                c.with_format(formats.get(i).copied().unwrap_or_default())
+                            })
+                            .collect();
+                        (formats, columns)
+                    }
+                    None => (Vec::new(), Arc::from(Vec::new())),
+                };
+                known_columns = Some(columns);
                 let request = proto
                     .request()
                     .bind("", &name, &params.formats, &values, &formats)
-                    .describe_portal("")
                     .execute("", 0)
                     .sync()
                     .finish()?;
@@ -287,6 +315,7 @@ impl StatementCache {
         Ok(CachedQuery {
             request,
             prepared,
+            known_columns,
             param_types: Vec::new(),
             columns: None,
         })
@@ -294,7 +323,15 @@ impl StatementCache {
 
     /// Forgets `sql` (after an error that may have left it half-prepared).
     pub fn forget(&mut self, sql: &str, types: &[u32]) {
-        self.entries.remove(&(sql.into(), types.to_vec()));
+        let key = (sql.into(), types.to_vec());
+        self.preparing.remove(&key);
+        self.entries.remove(&key);
+    }
+
+    /// A query's request ended without success (or was abandoned): a statement it
+    /// was preparing is not being prepared any more.
+    pub fn prepare_ended(&mut self, sql: &str, types: &[u32]) {
+        self.preparing.remove(&(sql.into(), types.to_vec()));
     }
 
     /// Forgets everything (e.g. after `DISCARD ALL` or a reconnect).
@@ -315,6 +352,7 @@ impl StatementCache {
         status: TransactionStatus,
         already_retried: bool,
     ) -> Recovery {
+        self.prepare_ended(sql, types);
         let stale = match error.code() {
             "26000" => true,
             "0A000" => error.routine() == Some("RevalidateCachedQuery"),
@@ -400,6 +438,26 @@ mod tests {
             panic!()
         };
         assert_eq!(evict.as_deref(), Some("hw_2"), "b was used least recently");
+    }
+
+    #[test]
+    fn a_query_being_prepared_goes_unnamed_meanwhile() {
+        let mut c = StatementCache::default();
+        let Plan::Prepare { name, .. } = c.plan("q", &[]) else {
+            panic!()
+        };
+        assert_eq!(
+            c.plan("q", &[]),
+            Plan::Unnamed,
+            "no second Parse of the same query"
+        );
+        c.insert("q", &[], stmt(&name));
+        assert_eq!(c.plan("q", &[]), Plan::Reuse(name));
+        let Plan::Prepare { .. } = c.plan("r", &[]) else {
+            panic!()
+        };
+        c.prepare_ended("r", &[]);
+        assert!(matches!(c.plan("r", &[]), Plan::Prepare { .. }));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use hyperwire_proto::result::{Collector, QueryResult};
-use hyperwire_proto::statement_cache::send_unnamed;
+use hyperwire_proto::result::{CollectError, Collector, QueryResult};
+use hyperwire_proto::statement_cache::{CachedQuery, Recovery, StatementCache, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{Event, RequestId};
 use tokio::sync::{mpsc, oneshot};
@@ -25,7 +25,7 @@ use crate::io;
 /// requests is bounded too: callers wait for room).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
-/// Where a request's answer goes (`None` once its caller went away).
+/// Where a request's answer goes.
 type Reply = oneshot::Sender<Result<QueryResult>>;
 
 struct Command {
@@ -47,10 +47,20 @@ pub struct Client {
 pub struct Driver {
     conn: Connection,
     rx: mpsc::Receiver<Command>,
-    /// Requests in flight: their collector and where the answer goes.
-    pending: HashMap<RequestId, (Collector, Option<Reply>)>,
+    /// Requests in flight.
+    pending: HashMap<RequestId, Pending>,
+    cache: StatementCache,
     max_in_flight: usize,
     closed: bool,
+}
+
+/// One request in flight.
+struct Pending {
+    collector: Collector,
+    sent: CachedQuery,
+    /// The command, kept for one retry of a stale cached statement.
+    command: Command,
+    retried: bool,
 }
 
 impl std::fmt::Debug for Driver {
@@ -77,6 +87,7 @@ impl Client {
                 conn,
                 rx,
                 pending: HashMap::new(),
+                cache: StatementCache::new(StatementPolicy::default()),
                 max_in_flight: max,
                 closed: false,
             },
@@ -88,8 +99,9 @@ impl Client {
         Ok(Client::new(Connection::connect(conninfo).await?))
     }
 
-    /// Runs one statement with parameters (the unnamed statement, pipelined with
-    /// the other tasks' requests) and returns its result.
+    /// Runs one statement with parameters, pipelined with the other tasks'
+    /// requests, through the driver's statement cache (named statements: after the
+    /// first run only Bind, Execute and Sync go out).
     pub async fn query_result(
         &self,
         sql: &str,
@@ -126,26 +138,40 @@ impl Client {
 }
 
 impl Driver {
+    /// Sends a command through the statement cache.
+    fn send(&mut self, command: Command, retried: bool) -> Result<()> {
+        match self
+            .cache
+            .send(&mut self.conn.proto, &command.sql, &command.params)
+        {
+            Ok(sent) => {
+                let pending = Pending {
+                    collector: sent.collector(),
+                    sent,
+                    command,
+                    retried,
+                };
+                self.pending.insert(pending.sent.request, pending);
+                Ok(())
+            }
+            Err(e) => {
+                let fatal = !self.conn.proto.is_healthy();
+                let _ = command.reply.send(Err(e.clone().into()));
+                if fatal {
+                    return Err(e.into());
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Takes new commands while there is room in flight.
     fn accept(&mut self, cx: &mut Context<'_>) -> Result<()> {
         while !self.closed && self.pending.len() < self.max_in_flight {
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(cmd)) => {
-                    if cmd.reply.is_closed() {
-                        continue;
-                    }
-                    match send_unnamed(&mut self.conn.proto, &cmd.sql, &cmd.params) {
-                        Ok(id) => {
-                            self.pending
-                                .insert(id, (Collector::default(), Some(cmd.reply)));
-                        }
-                        Err(e) => {
-                            let fatal = !self.conn.proto.is_healthy();
-                            let _ = cmd.reply.send(Err(e.clone().into()));
-                            if fatal {
-                                return Err(e.into());
-                            }
-                        }
+                    if !cmd.reply.is_closed() {
+                        self.send(cmd, false)?;
                     }
                 }
                 Poll::Ready(None) => self.closed = true,
@@ -171,28 +197,51 @@ impl Driver {
                 | Event::EmptyQuery { request }
                 | Event::ServerError { request, .. }
                 | Event::Skipped { request }
+                | Event::ParameterDescription { request, .. }
                 | Event::CopyInStart { request, .. }
                 | Event::CopyOutStart { request, .. } => *request,
                 _ => return None::<()>,
             };
-            if let Some((collector, _)) = pending.get_mut(&id) {
-                collector.on_event(ev);
+            if let Some(p) = pending.get_mut(&id) {
+                p.collector.on_event(ev);
+                p.sent.observe(ev);
             }
             None
         })?;
         for id in finished {
-            if let Some((collector, Some(reply))) = self.pending.remove(&id) {
-                let result = if collector.saw_copy() {
-                    Err(Error::UnexpectedResult(
-                        "COPY needs a Connection, not a Client",
-                    ))
-                } else {
-                    collector
-                        .finish()
-                        .map(|mut r| r.pop().unwrap_or_default())
-                        .map_err(Error::from)
-                };
-                let _ = reply.send(result);
+            let Some(p) = self.pending.remove(&id) else {
+                continue;
+            };
+            if p.collector.saw_copy() {
+                let _ = p.command.reply.send(Err(Error::UnexpectedResult(
+                    "COPY needs a Connection, not a Client",
+                )));
+                continue;
+            }
+            match p.collector.finish() {
+                Ok(mut results) => {
+                    p.sent
+                        .succeeded(&mut self.cache, &p.command.sql, &p.command.params.types);
+                    let _ = p.command.reply.send(Ok(results.pop().unwrap_or_default()));
+                }
+                Err(CollectError::Server(e)) => {
+                    let status = self.conn.proto.transaction_status();
+                    let types = p.command.params.types.clone();
+                    match self
+                        .cache
+                        .on_error(&p.command.sql, &types, &e, status, p.retried)
+                    {
+                        Recovery::Retry => self.send(p.command, true)?,
+                        _ => {
+                            let _ = p.command.reply.send(Err(Error::Server(Box::new(e))));
+                        }
+                    }
+                }
+                Err(other) => {
+                    self.cache
+                        .prepare_ended(&p.command.sql, &p.command.params.types);
+                    let _ = p.command.reply.send(Err(other.into()));
+                }
             }
         }
         Ok(())
@@ -200,25 +249,30 @@ impl Driver {
 
     /// Abandons requests whose callers went away: the core discards their answers.
     fn forget_dropped(&mut self) {
-        for (id, (_, reply)) in self.pending.iter_mut() {
-            if reply.as_ref().is_some_and(|r| r.is_closed()) {
-                *reply = None;
-                self.conn.proto.abandon(*id);
-            }
-        }
+        let proto = &mut self.conn.proto;
         // Abandoned requests end without a Done event: forget them now.
-        self.pending.retain(|_, (_, reply)| reply.is_some());
+        let cache = &mut self.cache;
+        self.pending.retain(|id, p| {
+            if p.command.reply.is_closed() {
+                proto.abandon(*id);
+                cache.prepare_ended(&p.command.sql, &p.command.params.types);
+                false
+            } else {
+                true
+            }
+        });
     }
 
     fn fail_all(&mut self, e: &Error) {
-        for (_, (_, reply)) in self.pending.drain() {
-            if let Some(r) = reply {
-                let _ = r.send(Err(Error::UnexpectedResult(if matches!(e, Error::Io(_)) {
-                    "the connection failed"
-                } else {
-                    "the connection is unusable"
-                })));
-            }
+        for (_, p) in self.pending.drain() {
+            let _ =
+                p.command
+                    .reply
+                    .send(Err(Error::UnexpectedResult(if matches!(e, Error::Io(_)) {
+                        "the connection failed"
+                    } else {
+                        "the connection is unusable"
+                    })));
         }
     }
 }

@@ -273,9 +273,17 @@ impl Connection {
     async fn collect(
         &mut self,
         id: RequestId,
+        watch: impl FnMut(&Event<'_>),
+    ) -> Result<Vec<QueryResult>> {
+        self.collect_with(id, Collector::default(), watch).await
+    }
+
+    async fn collect_with(
+        &mut self,
+        id: RequestId,
+        mut c: Collector,
         mut watch: impl FnMut(&Event<'_>),
     ) -> Result<Vec<QueryResult>> {
-        let mut c = Collector::default();
         let mut copy_in = false;
         self.run(id, |ev| {
             watch(ev);
@@ -342,7 +350,10 @@ impl Connection {
         loop {
             let mut sent = self.cache.send(&mut self.proto, sql, &encoded)?;
             let id = sent.request;
-            let result = self.collect(id, |ev| sent.observe(ev)).await;
+            let collector = sent.collector();
+            let result = self
+                .collect_with(id, collector, |ev| sent.observe(ev))
+                .await;
             match result {
                 Ok(mut results) => {
                     sent.succeeded(&mut self.cache, sql, &encoded.types);

@@ -54,9 +54,20 @@ pub struct Collector {
     error: Option<ServerError>,
     skipped: bool,
     copy: bool,
+    /// Columns known in advance (a cached statement bound without Describe).
+    preset: Option<Arc<[Column]>>,
 }
 
 impl Collector {
+    /// A collector for rows that arrive without a RowDescription (a cached
+    /// statement executed without Describe): they get these columns.
+    pub fn with_columns(columns: Arc<[Column]>) -> Collector {
+        Collector {
+            preset: Some(columns),
+            ..Collector::default()
+        }
+    }
+
     /// Handles one event of the request. `Ok(true)` at its end.
     pub fn on_event(&mut self, ev: &Event<'_>) -> bool {
         match ev {
@@ -73,14 +84,24 @@ impl Collector {
                 });
             }
             Event::DataRow { row, formats, .. } => {
-                let current = self.current.get_or_insert_with(QueryResult::default);
+                let preset = &self.preset;
+                let current = self.current.get_or_insert_with(|| match preset {
+                    Some(columns) => QueryResult {
+                        columns: Arc::clone(columns),
+                        returns_rows: true,
+                        ..QueryResult::default()
+                    },
+                    None => QueryResult::default(),
+                });
                 // The formats of the rows are the request's; fix columns described
-                // before the Bind chose them.
-                let stale = current
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .any(|(i, c)| c.format() != formats.get(i));
+                // before the Bind chose them (checked on a result's first row).
+                let first = self.batch.is_empty() && current.rows.is_empty();
+                let stale = first
+                    && current
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .any(|(i, c)| c.format() != formats.get(i));
                 if stale {
                     current.columns = current
                         .columns
