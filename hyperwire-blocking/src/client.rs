@@ -144,7 +144,7 @@ impl Client {
     ) -> Result<()> {
         let deadline = self.request_timeout.map(|t| Instant::now() + t);
         let result = self.conn.drive(deadline, |ev| {
-            let mine = event_request(&ev) == Some(id);
+            let mine = ev.request() == Some(id);
             Ok(if f(&ev)? && mine { Some(()) } else { None })
         });
         match result {
@@ -554,28 +554,4 @@ fn new_cache(policy: StatementPolicy) -> StatementCache {
         .build_hasher()
         .finish();
     StatementCache::new(policy).with_prefix(&format!("{:x}", random & 0xffff_ffff))
-}
-
-pub(crate) fn event_request(ev: &Event<'_>) -> Option<RequestId> {
-    Some(match ev {
-        Event::ReadyForQuery { request, .. }
-        | Event::RowDescription { request, .. }
-        | Event::DataRow { request, .. }
-        | Event::CommandComplete { request, .. }
-        | Event::EmptyQuery { request }
-        | Event::ParseComplete { request }
-        | Event::BindComplete { request }
-        | Event::CloseComplete { request }
-        | Event::NoData { request }
-        | Event::ParameterDescription { request, .. }
-        | Event::PortalSuspended { request }
-        | Event::CopyInStart { request, .. }
-        | Event::CopyOutStart { request, .. }
-        | Event::CopyData { request, .. }
-        | Event::CopyDone { request }
-        | Event::ServerError { request, .. }
-        | Event::Skipped { request }
-        | Event::Done { request } => *request,
-        _ => return None,
-    })
 }

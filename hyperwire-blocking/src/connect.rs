@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hyperwire_proto::config::plan::{self, Endpoint, EndpointTarget, SessionCheck};
-use hyperwire_proto::config::{self, Config, TargetSessionAttrs};
+use hyperwire_proto::config::{Config, TargetSessionAttrs};
 use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
 
 use crate::conn::Conn;
@@ -39,31 +39,19 @@ pub(crate) fn apply_env(config: &mut Config) -> Result<()> {
         .map_err(|e| Error::Config(e.to_string()))
 }
 
-/// The password file's path: `passfile`, else `PGPASSFILE` (already merged), else
-/// `~/.pgpass`.
-fn passfile(config: &Config) -> Option<PathBuf> {
-    config
-        .get_passfile()
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))
-}
-
-/// The password from the password file, following libpq: a file readable by group
-/// or others is ignored (with a warning on stderr, as libpq prints).
-fn pgpass_password(config: &Config, host: &str, port: u16) -> Option<String> {
-    let path = passfile(config)?;
-    let meta = std::fs::metadata(&path).ok()?;
-    if !config::pgpass_permissions_ok(meta.permissions().mode()) {
-        eprintln!(
-            "WARNING: password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
-            path.display()
-        );
-        return None;
-    }
+/// The password from the password file (the rules are the core's; this reads the file).
+fn pgpass_password(config: &Config, ep: &plan::Endpoint) -> Option<String> {
+    let home = std::env::var("HOME").ok();
+    let path = plan::passfile_path(config, home.as_deref())?;
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode();
     let contents = std::fs::read_to_string(&path).ok()?;
-    let user = config.get_user()?;
-    let database = config.get_dbname().unwrap_or(user);
-    config::lookup_password(&contents, host, port, database, user)
+    match plan::password_from_file(config, ep, &path, mode, &contents) {
+        Ok(found) => found,
+        Err(warning) => {
+            eprintln!("{warning}");
+            None
+        }
+    }
 }
 
 fn open_tcp(host: &str, port: u16, deadline: Option<Instant>) -> Result<(Stream, Target)> {
@@ -173,7 +161,7 @@ fn attempt(config: &Config, ep: &Endpoint, tls: TlsPlan) -> Result<Session> {
         stream.set_nonblocking(true)?;
         let mut config = config.clone();
         if config.get_password().is_none() {
-            if let Some(pw) = pgpass_password(&config, &ep.host, ep.port) {
+            if let Some(pw) = pgpass_password(&config, ep) {
                 config.password(pw);
             }
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hyperwire_proto::{Event, RequestId, ServerError};
 
-use crate::client::{event_request, Client};
+use crate::client::Client;
 use crate::error::{Error, Result};
 use hyperwire_proto::result::{columns_of, Column, Row, RowBatch};
 
@@ -54,7 +54,7 @@ impl<'c> RowIter<'c> {
         let conn = &mut self.client.conn;
         loop {
             while let Some(ev) = conn.proto.poll_event() {
-                if event_request(&ev) != Some(request) {
+                if ev.request() != Some(request) {
                     if let Event::Fatal(e) = ev {
                         return Err(e.into());
                     }

@@ -186,27 +186,16 @@ impl Driver {
         let pending = &mut self.pending;
         let mut finished = Vec::new();
         self.conn.take_events(&mut |ev: &Event<'_>| {
-            let id = match ev {
-                Event::Done { request } => {
-                    finished.push(*request);
-                    *request
-                }
-                Event::RowDescription { request, .. }
-                | Event::DataRow { request, .. }
-                | Event::CommandComplete { request, .. }
-                | Event::EmptyQuery { request }
-                | Event::ServerError { request, .. }
-                | Event::Skipped { request }
-                | Event::ParameterDescription { request, .. }
-                | Event::CopyInStart { request, .. }
-                | Event::CopyOutStart { request, .. } => *request,
-                _ => return None::<()>,
-            };
+            // Events outside any request concern no caller (None: keep going).
+            let id = ev.request()?;
+            if let Event::Done { .. } = ev {
+                finished.push(id);
+            }
             if let Some(p) = pending.get_mut(&id) {
                 p.collector.on_event(ev);
                 p.sent.observe(ev);
             }
-            None
+            None::<()>
         })?;
         for id in finished {
             let Some(p) = self.pending.remove(&id) else {

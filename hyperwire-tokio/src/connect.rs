@@ -22,30 +22,19 @@ pub(crate) enum Target {
     Unix(PathBuf),
 }
 
-/// The password from the password file, following libpq (a file readable by group
-/// or others is ignored with a warning).
-fn pgpass_password(config: &Config, host: &str, port: u16) -> Option<String> {
-    let path = config
-        .get_passfile()
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
-    let meta = std::fs::metadata(&path).ok()?;
-    if !config::pgpass_permissions_ok(meta.permissions().mode()) {
-        eprintln!(
-            "WARNING: password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
-            path.display()
-        );
-        return None;
-    }
+/// The password from the password file (the rules are the core's; this reads the file).
+fn pgpass_password(config: &Config, ep: &plan::Endpoint) -> Option<String> {
+    let home = std::env::var("HOME").ok();
+    let path = plan::passfile_path(config, home.as_deref())?;
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode();
     let contents = std::fs::read_to_string(&path).ok()?;
-    let user = config.get_user()?;
-    config::lookup_password(
-        &contents,
-        host,
-        port,
-        config.get_dbname().unwrap_or(user),
-        user,
-    )
+    match plan::password_from_file(config, ep, &path, mode, &contents) {
+        Ok(found) => found,
+        Err(warning) => {
+            eprintln!("{warning}");
+            None
+        }
+    }
 }
 
 async fn with_deadline<T>(
@@ -159,7 +148,7 @@ async fn attempt(config: &Config, ep: &plan::Endpoint, tls: TlsPlan) -> Result<C
         };
         let mut config = config.clone();
         if config.get_password().is_none() {
-            if let Some(pw) = pgpass_password(&config, &ep.host, ep.port) {
+            if let Some(pw) = pgpass_password(&config, ep) {
                 config.password(pw);
             }
         }

@@ -102,6 +102,43 @@ pub fn default_socket_file(dir: &str, config: &Config) -> String {
     format!("{dir}/.s.PGSQL.{port}")
 }
 
+/// The password file to consult: `passfile` (or `PGPASSFILE`, merged into it),
+/// else `~/.pgpass` under `home`.
+pub fn passfile_path(config: &Config, home: Option<&str>) -> Option<String> {
+    config
+        .get_passfile()
+        .map(String::from)
+        .or_else(|| home.map(|h| format!("{}/.pgpass", h.trim_end_matches('/'))))
+}
+
+/// What the password file says for `endpoint`, given its permission bits and
+/// contents. A file that group or others can read is refused, as libpq does
+/// (`Err` holds the warning libpq prints).
+pub fn password_from_file(
+    config: &Config,
+    endpoint: &Endpoint,
+    path: &str,
+    mode: u32,
+    contents: &str,
+) -> Result<Option<String>, String> {
+    if !super::pgpass_permissions_ok(mode) {
+        return Err(format!(
+            "WARNING: password file \"{path}\" has group or world access; permissions should be u=rw (0600) or less"
+        ));
+    }
+    let Some(user) = config.get_user() else {
+        return Ok(None);
+    };
+    let database = config.get_dbname().unwrap_or(user);
+    Ok(super::lookup_password(
+        contents,
+        &endpoint.host,
+        endpoint.port,
+        database,
+        user,
+    ))
+}
+
 /// The directories libpq builds look in when no host is given (Debian's first).
 pub const DEFAULT_SOCKET_DIRS: [&str; 2] = ["/var/run/postgresql", "/tmp"];
 
@@ -209,6 +246,25 @@ mod tests {
                 address: "localhost".into()
             }
         );
+    }
+
+    #[test]
+    fn password_file_rules() {
+        let c = Config::parse("host=h port=5 user=u dbname=d").unwrap();
+        let ep = &endpoints(&c, None)[0];
+        assert_eq!(
+            passfile_path(&c, Some("/home/x/")).as_deref(),
+            Some("/home/x/.pgpass")
+        );
+        let with = Config::parse("user=u passfile=/p").unwrap();
+        assert_eq!(passfile_path(&with, Some("/home/x")).as_deref(), Some("/p"));
+        assert_eq!(
+            password_from_file(&c, ep, "/p", 0o100600, "h:5:d:u:pw\n"),
+            Ok(Some("pw".into()))
+        );
+        assert!(password_from_file(&c, ep, "/p", 0o100644, "h:5:d:u:pw\n")
+            .unwrap_err()
+            .contains("/p"));
     }
 
     #[test]

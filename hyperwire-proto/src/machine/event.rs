@@ -225,3 +225,31 @@ pub enum Event<'a> {
     /// returns this same error.
     Fatal(Error),
 }
+
+impl Event<'_> {
+    /// The request this event answers; `None` for events outside any request
+    /// (startup, parameters, notices, notifications, `Fatal`).
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Event::ReadyForQuery { request, .. }
+            | Event::RowDescription { request, .. }
+            | Event::DataRow { request, .. }
+            | Event::CommandComplete { request, .. }
+            | Event::EmptyQuery { request }
+            | Event::ParseComplete { request }
+            | Event::BindComplete { request }
+            | Event::CloseComplete { request }
+            | Event::NoData { request }
+            | Event::ParameterDescription { request, .. }
+            | Event::PortalSuspended { request }
+            | Event::CopyInStart { request, .. }
+            | Event::CopyOutStart { request, .. }
+            | Event::CopyData { request, .. }
+            | Event::CopyDone { request }
+            | Event::ServerError { request, .. }
+            | Event::Skipped { request }
+            | Event::Done { request } => Some(*request),
+            _ => None,
+        }
+    }
+}

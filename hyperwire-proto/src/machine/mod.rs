@@ -525,7 +525,7 @@ impl Protocol {
         if !self.core.pipeline.abandon(id) {
             return false;
         }
-        self.core.queued.retain(|ev| event_request(ev) != Some(id));
+        self.core.queued.retain(|ev| ev.request() != Some(id));
         if matches!(self.core.copy, CopyState::In { request, .. } if request == id) {
             let _ = self.core.end_copy_in(Some("abandoned by the client"));
         }
@@ -706,22 +706,6 @@ fn forward<'a>(tag: u8, body: &'a [u8], request: Option<RequestId>, core: &'a Co
             message: other.name(),
             state: "forwarding an event",
         })),
-    }
-}
-
-fn event_request(ev: &Event<'_>) -> Option<RequestId> {
-    match ev {
-        Event::ReadyForQuery { request, .. }
-        | Event::EmptyQuery { request }
-        | Event::ParseComplete { request }
-        | Event::BindComplete { request }
-        | Event::CloseComplete { request }
-        | Event::NoData { request }
-        | Event::PortalSuspended { request }
-        | Event::CopyDone { request }
-        | Event::Skipped { request }
-        | Event::Done { request } => Some(*request),
-        _ => None,
     }
 }
 
