@@ -17,7 +17,9 @@ pub trait SimpleHandler {
     fn result(&mut self, result: QueryResult);
     /// A statement failed (the rest of the query string is skipped by the server).
     fn error(&mut self, error: ServerError);
-    /// COPY TO STDOUT data, in order (called once with no data when it starts).
+    /// A COPY TO STDOUT started (its data follows through `copy_out`).
+    fn copy_out_start(&mut self) {}
+    /// COPY TO STDOUT data, in order.
     fn copy_out(&mut self, data: &[u8]);
     /// COPY FROM STDIN wants data: return the source to read it from (`None`
     /// fails the COPY).
@@ -61,8 +63,7 @@ impl Client {
                         batch = RowBatch::default();
                         handler.error(ServerError::from_fields(error));
                     }
-                    // An empty first call tells the handler a COPY OUT started.
-                    Event::CopyOutStart { .. } => handler.copy_out(&[]),
+                    Event::CopyOutStart { .. } => handler.copy_out_start(),
                     Event::CopyData { data, .. } => handler.copy_out(data),
                     Event::CopyInStart { .. } => {
                         copy_in = true;

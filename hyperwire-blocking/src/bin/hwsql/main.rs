@@ -65,8 +65,10 @@ impl SimpleHandler for Runner<'_> {
             report::format(&error, Some(self.query), true)
         );
     }
-    fn copy_out(&mut self, data: &[u8]) {
+    fn copy_out_start(&mut self) {
         self.copied_out = true;
+    }
+    fn copy_out(&mut self, data: &[u8]) {
         let _ = self.out.write_all(data);
     }
     fn copy_in(&mut self) -> Option<&mut dyn Read> {
