@@ -1,10 +1,14 @@
 //! # hyperwire-tokio
 //!
-//! An async PostgreSQL and Hyper [`Connection`] over tokio's TCP and unix sockets,
-//! driven by the [`hyperwire_proto`] state machine. Every method is cancel-safe:
-//! drop its future at any await point and the connection handles the abandoned
-//! request by its [`DropPolicy`] (cancel then drain, by default) before the next
-//! request, which always gets its own answer.
+//! An async PostgreSQL and Hyper [`Connection`] and a pipelining [`Client`] over
+//! tokio's TCP and unix sockets, driven by the [`hyperwire_proto`] state machine.
+//! The logic is hyperwire-async's, shared with hyperwire-async-std; this crate
+//! supplies tokio's sockets, TLS (tokio-rustls) and timer ([`Tokio`]) and names
+//! the types with that runtime filled in.
+//!
+//! Every method is cancel-safe: drop its future at any await point and the
+//! connection handles the abandoned request by its [`DropPolicy`] (cancel then
+//! drain, by default) before the next request, which always gets its own answer.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hyperwire_tokio::Error> {
@@ -13,30 +17,37 @@
 //! let mut conn = Connection::connect("host=127.0.0.1 user=postgres").await?;
 //! let row = conn.query_one("SELECT $1::int8 + 1", &[&41i64]).await?;
 //! assert_eq!(row.get::<i64>(0)?, 42);
+//!
+//! // Many tasks, one connection, requests pipelined by the driver:
+//! let (client, driver) = hyperwire_tokio::Client::connect("host=127.0.0.1 user=postgres").await?;
+//! tokio::spawn(driver);
+//! let rows = client.query("SELECT $1::int8", &[&1i64]).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! TLS follows libpq's `sslmode` (through hyperwire-tls and tokio-rustls). Not yet:
-//! the shared pipelining `Client` and its driver.
+//! TLS follows libpq's `sslmode` (through hyperwire-tls and tokio-rustls).
 
-mod cancel;
-mod client;
-mod connect;
-mod connection;
-mod error;
-mod io;
-mod rows;
+mod runtime;
 
-pub use cancel::CancelToken;
-pub use client::{Client, Driver, DEFAULT_MAX_IN_FLIGHT};
-pub use connection::{Connection, DropPolicy, Statement};
-pub use error::{Error, Result};
-pub use hyperwire_proto::inbox::Notification;
-pub use rows::{CopyIn, CopyOutStream, RowStream};
+pub use runtime::{Tokio, TokioSocket};
 
-pub use hyperwire_proto::config::Config;
-pub use hyperwire_proto::result::{Column, QueryResult, Row, RowError};
-pub use hyperwire_proto::statement_cache::StatementPolicy;
-pub use hyperwire_proto::value::{FromSql, ToSql};
-pub use hyperwire_proto::{Format, ServerError, TransactionStatus};
-pub use hyperwire_tls::TlsInfo;
+/// A connection over tokio (see [`hyperwire_async::Connection`]).
+pub type Connection = hyperwire_async::Connection<Tokio>;
+/// A shared, pipelining handle to one connection (see [`hyperwire_async::Client`]).
+pub type Client = hyperwire_async::Client<Tokio>;
+/// The driver of a [`Client`]: spawn it with `tokio::spawn`.
+pub type Driver = hyperwire_async::Driver<Tokio>;
+/// Cancels a session's running request from any task.
+pub type CancelToken = hyperwire_async::CancelToken<Tokio>;
+/// The rows of one statement as a `Stream`.
+pub type RowStream<'c> = hyperwire_async::RowStream<'c, Tokio>;
+/// `COPY ... TO STDOUT` data as a `Stream` of chunks.
+pub type CopyOutStream<'c> = hyperwire_async::CopyOutStream<'c, Tokio>;
+/// `COPY ... FROM STDIN` data.
+pub type CopyIn<'c> = hyperwire_async::CopyIn<'c, Tokio>;
+
+pub use hyperwire_async::{
+    Column, Config, DropPolicy, Error, Format, FromSql, Notification, QueryResult, Result, Row,
+    RowError, ServerError, Statement, StatementPolicy, TlsInfo, ToSql, TransactionStatus,
+    DEFAULT_MAX_IN_FLIGHT,
+};

@@ -1,4 +1,4 @@
-//! The tokio adapter's error: the core's, the socket's, or the server's.
+//! The async error: the core's, the socket's, or the server's.
 
 use std::fmt;
 use std::io;

@@ -8,18 +8,21 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures_channel::{mpsc, oneshot};
+use futures_core::Stream;
 use hyperwire_proto::result::{CollectError, Collector, QueryResult};
 use hyperwire_proto::statement_cache::{CachedQuery, Recovery, StatementCache, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{Event, RequestId};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{encode, Connection};
 use crate::error::{Error, Result};
 use crate::io;
+use crate::runtime::Runtime;
 
 /// How many requests the driver keeps in flight at most (the queue of waiting
 /// requests is bounded too: callers wait for room).
@@ -35,17 +38,35 @@ struct Command {
 }
 
 /// A shared handle to one connection. Clone it into every task.
-#[derive(Clone, Debug)]
-pub struct Client {
+pub struct Client<R> {
     tx: mpsc::Sender<Command>,
+    runtime: PhantomData<fn() -> R>,
 }
 
-/// Drives the connection behind a [`Client`]: spawn it (`tokio::spawn(driver)`).
+impl<R> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            tx: self.tx.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("closed", &self.tx.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drives the connection behind a [`Client`]: spawn it on the runtime
+/// (`tokio::spawn(driver)`, `async_std::task::spawn(driver)`).
 /// It ends, with the connection's error if any, when every `Client` is dropped
 /// and every request answered, or when the connection fails.
 #[must_use = "the driver must be spawned for the client to make progress"]
-pub struct Driver {
-    conn: Connection,
+pub struct Driver<R: Runtime> {
+    conn: Connection<R>,
     rx: mpsc::Receiver<Command>,
     /// Requests in flight.
     pending: HashMap<RequestId, Pending>,
@@ -63,7 +84,7 @@ struct Pending {
     retried: bool,
 }
 
-impl std::fmt::Debug for Driver {
+impl<R: Runtime> std::fmt::Debug for Driver<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("in_flight", &self.pending.len())
@@ -71,18 +92,21 @@ impl std::fmt::Debug for Driver {
     }
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// A client over `conn`, with its driver.
-    pub fn new(conn: Connection) -> (Client, Driver) {
+    pub fn new(conn: Connection<R>) -> (Client<R>, Driver<R>) {
         Client::with_max_in_flight(conn, DEFAULT_MAX_IN_FLIGHT)
     }
 
     /// The same, with another in-flight bound.
-    pub fn with_max_in_flight(conn: Connection, max_in_flight: usize) -> (Client, Driver) {
+    pub fn with_max_in_flight(conn: Connection<R>, max_in_flight: usize) -> (Client<R>, Driver<R>) {
         let max = max_in_flight.max(1);
         let (tx, rx) = mpsc::channel(max);
         (
-            Client { tx },
+            Client {
+                tx,
+                runtime: PhantomData,
+            },
             Driver {
                 conn,
                 rx,
@@ -95,8 +119,8 @@ impl Client {
     }
 
     /// Connects and returns the client and its driver.
-    pub async fn connect(conninfo: &str) -> Result<(Client, Driver)> {
-        Ok(Client::new(Connection::connect(conninfo).await?))
+    pub async fn connect(conninfo: &str) -> Result<(Client<R>, Driver<R>)> {
+        Ok(Client::new(Connection::<R>::connect(conninfo).await?))
     }
 
     /// Runs one statement with parameters, pipelined with the other tasks'
@@ -109,17 +133,19 @@ impl Client {
     ) -> Result<QueryResult> {
         let params = encode(params, None)?;
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Command {
-                sql: sql.to_owned(),
-                params,
-                reply,
-            })
+        let stopped = || Error::UnexpectedResult("the connection's driver has stopped");
+        // A sender of our own: waiting for room needs `&mut`.
+        let mut tx = self.tx.clone();
+        std::future::poll_fn(|cx| tx.poll_ready(cx))
             .await
-            .map_err(|_| Error::UnexpectedResult("the connection's driver has stopped"))?;
-        answer
-            .await
-            .map_err(|_| Error::UnexpectedResult("the connection's driver has stopped"))?
+            .map_err(|_| stopped())?;
+        tx.start_send(Command {
+            sql: sql.to_owned(),
+            params,
+            reply,
+        })
+        .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// The rows of one statement.
@@ -137,7 +163,7 @@ impl Client {
     }
 }
 
-impl Driver {
+impl<R: Runtime> Driver<R> {
     /// Sends a command through the statement cache.
     fn send(&mut self, command: Command, retried: bool) -> Result<()> {
         match self
@@ -168,9 +194,9 @@ impl Driver {
     /// Takes new commands while there is room in flight.
     fn accept(&mut self, cx: &mut Context<'_>) -> Result<()> {
         while !self.closed && self.pending.len() < self.max_in_flight {
-            match self.rx.poll_recv(cx) {
+            match Pin::new(&mut self.rx).poll_next(cx) {
                 Poll::Ready(Some(cmd)) => {
-                    if !cmd.reply.is_closed() {
+                    if !cmd.reply.is_canceled() {
                         self.send(cmd, false)?;
                     }
                 }
@@ -242,7 +268,7 @@ impl Driver {
         // Abandoned requests end without a Done event: forget them now.
         let cache = &mut self.cache;
         self.pending.retain(|id, p| {
-            if p.command.reply.is_closed() {
+            if p.command.reply.is_canceled() {
                 proto.abandon(*id);
                 cache.prepare_ended(&p.command.sql, &p.command.params.types);
                 false
@@ -266,7 +292,7 @@ impl Driver {
     }
 }
 
-impl Future for Driver {
+impl<R: Runtime> Future for Driver<R> {
     type Output = Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {

@@ -14,21 +14,22 @@ use hyperwire_proto::{Event, RequestId, ServerError};
 use crate::connection::{encode, Connection};
 use crate::error::{Error, Result};
 use crate::io;
+use crate::runtime::Runtime;
 
 /// Rows handed out per batch.
 const ROWS_PER_BATCH: usize = 1024;
 
 /// The rows of one statement as they arrive (at most one receive buffer's worth
 /// is held). Dropping it early leaves the rest to the connection's [`crate::DropPolicy`].
-pub struct RowStream<'c> {
-    conn: &'c mut Connection,
+pub struct RowStream<'c, R: Runtime> {
+    conn: &'c mut Connection<R>,
     request: RequestId,
     columns: Arc<[Column]>,
     ready: VecDeque<Row>,
     done: bool,
 }
 
-impl std::fmt::Debug for RowStream<'_> {
+impl<R: Runtime> std::fmt::Debug for RowStream<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RowStream")
             .field("request", &self.request)
@@ -36,14 +37,14 @@ impl std::fmt::Debug for RowStream<'_> {
     }
 }
 
-impl RowStream<'_> {
+impl<R: Runtime> RowStream<'_, R> {
     /// The columns (known once the description arrived).
     pub fn columns(&self) -> &[Column] {
         &self.columns
     }
 }
 
-impl Stream for RowStream<'_> {
+impl<R: Runtime> Stream for RowStream<'_, R> {
     type Item = Result<Row>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -116,14 +117,14 @@ impl Stream for RowStream<'_> {
 }
 
 /// The data of `COPY ... TO STDOUT`, chunk by chunk.
-pub struct CopyOutStream<'c> {
-    conn: &'c mut Connection,
+pub struct CopyOutStream<'c, R: Runtime> {
+    conn: &'c mut Connection<R>,
     request: RequestId,
     done: bool,
     tag: Option<String>,
 }
 
-impl std::fmt::Debug for CopyOutStream<'_> {
+impl<R: Runtime> std::fmt::Debug for CopyOutStream<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CopyOutStream")
             .field("request", &self.request)
@@ -131,14 +132,14 @@ impl std::fmt::Debug for CopyOutStream<'_> {
     }
 }
 
-impl CopyOutStream<'_> {
+impl<R: Runtime> CopyOutStream<'_, R> {
     /// The command tag (`COPY n`), once the stream ended.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 }
 
-impl Stream for CopyOutStream<'_> {
+impl<R: Runtime> Stream for CopyOutStream<'_, R> {
     type Item = Result<Bytes>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -204,13 +205,13 @@ impl Stream for CopyOutStream<'_> {
 /// Data for `COPY ... FROM STDIN`. Call [`finish`](Self::finish); dropping it
 /// unfinished queues a CopyFail, and the connection stays usable.
 #[derive(Debug)]
-pub struct CopyIn<'c> {
-    conn: &'c mut Connection,
+pub struct CopyIn<'c, R: Runtime> {
+    conn: &'c mut Connection<R>,
     request: RequestId,
     finished: bool,
 }
 
-impl CopyIn<'_> {
+impl<R: Runtime> CopyIn<'_, R> {
     /// Sends a chunk of data (queued; written when enough has gathered).
     pub async fn send(&mut self, data: &[u8]) -> Result<()> {
         if !self.conn.proto.in_copy_in() {
@@ -261,7 +262,7 @@ impl CopyIn<'_> {
     }
 }
 
-impl Drop for CopyIn<'_> {
+impl<R: Runtime> Drop for CopyIn<'_, R> {
     fn drop(&mut self) {
         if !self.finished && self.conn.proto.in_copy_in() {
             // Sent with the next request; that request's settle drains the answer.
@@ -271,7 +272,11 @@ impl Drop for CopyIn<'_> {
 }
 
 /// Starts a request and reads until COPY starts (or the request ends with an error).
-async fn start_copy(conn: &mut Connection, sql: &str, want_in: bool) -> Result<RequestId> {
+async fn start_copy<R: Runtime>(
+    conn: &mut Connection<R>,
+    sql: &str,
+    want_in: bool,
+) -> Result<RequestId> {
     conn.settle().await?;
     let id = conn.proto.query(sql)?;
     conn.in_flight = Some(id);
@@ -298,13 +303,13 @@ async fn start_copy(conn: &mut Connection, sql: &str, want_in: bool) -> Result<R
     })
 }
 
-impl Connection {
+impl<R: Runtime> Connection<R> {
     /// Streams the rows of one statement.
     pub async fn query_stream(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<RowStream<'_>> {
+    ) -> Result<RowStream<'_, R>> {
         self.settle().await?;
         let encoded = encode(params, None)?;
         let request = self.send_unnamed(sql, &encoded)?;
@@ -319,7 +324,7 @@ impl Connection {
     }
 
     /// Starts `COPY ... FROM STDIN`.
-    pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_>> {
+    pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>> {
         let request = start_copy(self, sql, true).await?;
         Ok(CopyIn {
             conn: self,
@@ -329,7 +334,7 @@ impl Connection {
     }
 
     /// Starts `COPY ... TO STDOUT`.
-    pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOutStream<'_>> {
+    pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOutStream<'_, R>> {
         let request = start_copy(self, sql, false).await?;
         Ok(CopyOutStream {
             conn: self,

@@ -2,27 +2,18 @@
 //! protocol machine: writes what it can, then reads.
 
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use hyperwire_proto::Protocol;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
-use tokio_rustls::client::TlsStream;
+
+use crate::runtime::Socket;
 
 /// How much to read at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A connected socket.
+/// The connection's socket; empty only while a TLS handshake has it.
 #[derive(Debug)]
-pub(crate) enum Io {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Between taking the TCP socket for the TLS handshake and putting the TLS
-    /// stream back.
-    Upgrading,
-}
+pub(crate) struct Io<S>(Option<S>);
 
 fn upgrading() -> io::Error {
     io::Error::new(
@@ -31,45 +22,49 @@ fn upgrading() -> io::Error {
     )
 }
 
-impl Io {
+impl<S: Socket> Io<S> {
+    pub(crate) fn new(socket: S) -> Io<S> {
+        Io(Some(socket))
+    }
+
+    /// Takes the socket out (for the TLS handshake).
+    pub(crate) fn take(&mut self) -> Option<S> {
+        self.0.take()
+    }
+
+    pub(crate) fn put(&mut self, socket: S) {
+        self.0 = Some(socket);
+    }
+
+    pub(crate) fn get(&self) -> Option<&S> {
+        self.0.as_ref()
+    }
+
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self {
-            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => {
-                // rustls buffers the record: flush it so it reaches the socket.
-                let r = Pin::new(&mut **s).poll_write(cx, buf);
-                if let Poll::Ready(Err(e)) = Pin::new(&mut **s).poll_flush(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                r
-            }
-            Io::Upgrading => Poll::Ready(Err(upgrading())),
+        match &mut self.0 {
+            Some(s) => s.poll_write(cx, buf),
+            None => Poll::Ready(Err(upgrading())),
         }
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-            Io::Upgrading => Poll::Ready(Err(upgrading())),
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match &mut self.0 {
+            Some(s) => s.poll_read(cx, buf),
+            None => Poll::Ready(Err(upgrading())),
         }
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
-            Io::Upgrading => Poll::Ready(Ok(())),
+        match &mut self.0 {
+            Some(s) => s.poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
         }
     }
 }
 
 /// Writes pending bytes as far as the socket takes them.
-pub(crate) fn poll_write_pending(
-    io: &mut Io,
+pub(crate) fn poll_write_pending<S: Socket>(
+    io: &mut Io<S>,
     proto: &mut Protocol,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
@@ -87,8 +82,8 @@ pub(crate) fn poll_write_pending(
 /// Writes what it can, then reads once. Ready when bytes (or the end of the
 /// stream) arrived. Dropping the future between polls loses nothing: every byte
 /// moved is already accounted for in the machine.
-pub(crate) fn poll_pump(
-    io: &mut Io,
+pub(crate) fn poll_pump<S: Socket>(
+    io: &mut Io<S>,
     proto: &mut Protocol,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
@@ -96,10 +91,8 @@ pub(crate) fn poll_pump(
         return Poll::Ready(Err(e));
     }
     let spare = proto.recv_buf(READ_CHUNK);
-    let mut buf = ReadBuf::new(spare);
-    match io.poll_read(cx, &mut buf) {
-        Poll::Ready(Ok(())) => {
-            let n = buf.filled().len();
+    match io.poll_read(cx, spare) {
+        Poll::Ready(Ok(n)) => {
             if n == 0 {
                 proto.recv_eof();
             } else {
@@ -117,8 +110,8 @@ pub(crate) fn poll_pump(
 }
 
 /// Flushes everything pending (reads meanwhile land in the machine's buffer).
-pub(crate) fn poll_flush(
-    io: &mut Io,
+pub(crate) fn poll_flush<S: Socket>(
+    io: &mut Io<S>,
     proto: &mut Protocol,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
@@ -128,10 +121,8 @@ pub(crate) fn poll_flush(
             Poll::Pending => {
                 // Keep reading so a server that is writing too never blocks us.
                 let spare = proto.recv_buf(READ_CHUNK);
-                let mut buf = ReadBuf::new(spare);
-                match io.poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) => {
-                        let n = buf.filled().len();
+                match io.poll_read(cx, spare) {
+                    Poll::Ready(Ok(n)) => {
                         if n == 0 {
                             proto.recv_eof();
                             return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
@@ -146,8 +137,8 @@ pub(crate) fn poll_flush(
     }
 }
 
-pub(crate) fn poll_close(
-    io: &mut Io,
+pub(crate) fn poll_close<S: Socket>(
+    io: &mut Io<S>,
     proto: &mut Protocol,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {

@@ -17,6 +17,7 @@ use crate::cancel::CancelToken;
 use crate::connect::{self, Target};
 use crate::error::{Error, Result};
 use crate::io::{self, Io};
+use crate::runtime::{self, Runtime, Socket};
 
 /// What happens to a request whose future was dropped before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,13 +34,13 @@ pub enum DropPolicy {
     Close,
 }
 
-/// A connection to PostgreSQL or Hyper over tokio.
+/// A connection to PostgreSQL or Hyper over the runtime `R`.
 ///
 /// Every method may be cancelled (its future dropped) at any await point: the
 /// request it sent is handled by the [`DropPolicy`] when the connection is next
 /// used, and the next request always gets its own answer.
-pub struct Connection {
-    pub(crate) io: Io,
+pub struct Connection<R: Runtime> {
+    pub(crate) io: Io<R::Socket>,
     pub(crate) proto: Protocol,
     cache: StatementCache,
     target: Target,
@@ -53,7 +54,7 @@ pub struct Connection {
     cancel_tls: Option<(hyperwire_tls::TlsSetup, bool)>,
 }
 
-impl std::fmt::Debug for Connection {
+impl<R: Runtime> std::fmt::Debug for Connection<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("target", &self.target)
@@ -90,8 +91,8 @@ pub(crate) fn encode(
     EncodedParams::new(&plain, declared).map_err(|(index, error)| Error::Value { index, error })
 }
 
-impl Connection {
-    pub(crate) fn new(io: Io, proto: Protocol, target: Target) -> Connection {
+impl<R: Runtime> Connection<R> {
+    pub(crate) fn new(io: Io<R::Socket>, proto: Protocol, target: Target) -> Connection<R> {
         use std::hash::{BuildHasher, Hasher};
         let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
@@ -113,7 +114,7 @@ impl Connection {
     /// Connects with a conninfo string or URL, completed by the libpq environment
     /// variables and the password file. TLS follows libpq's `sslmode` (through
     /// hyperwire-tls).
-    pub async fn connect(conninfo: &str) -> Result<Connection> {
+    pub async fn connect(conninfo: &str) -> Result<Connection<R>> {
         let mut config = Config::parse(conninfo).map_err(|e| Error::Config(e.to_string()))?;
         config
             .apply_env(&|k| std::env::var(k).ok())
@@ -122,7 +123,7 @@ impl Connection {
     }
 
     /// Connects with settings already complete (no environment is read).
-    pub async fn connect_config(config: &Config) -> Result<Connection> {
+    pub async fn connect_config(config: &Config) -> Result<Connection<R>> {
         connect::connect(config).await
     }
 
@@ -138,16 +139,18 @@ impl Connection {
 
     /// Runs the TLS handshake on the TCP socket and tells the machine.
     pub(crate) async fn upgrade_tls(&mut self, setup: &hyperwire_tls::TlsSetup) -> Result<()> {
-        let Io::Tcp(tcp) = std::mem::replace(&mut self.io, Io::Upgrading) else {
-            return Err(Error::Tls("TLS needs a TCP connection".into()));
+        let tcp = match self.io.take() {
+            Some(s) if s.is_tcp() => s,
+            other => {
+                if let Some(s) = other {
+                    self.io.put(s);
+                }
+                return Err(Error::Tls("TLS needs a TCP connection".into()));
+            }
         };
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(&setup.config));
-        let tls = connector
-            .connect(setup.server_name.clone(), tcp)
-            .await
-            .map_err(|e| Error::Tls(e.to_string()))?;
-        let end_point = hyperwire_tls::server_end_point(tls.get_ref().1);
-        self.io = Io::Tls(Box::new(tls));
+        let tls = R::start_tls(tcp, setup).await.map_err(Error::Tls)?;
+        let end_point = tls.tls().and_then(hyperwire_tls::server_end_point);
+        self.io.put(tls);
         self.proto.tls_established(end_point)?;
         Ok(())
     }
@@ -158,15 +161,16 @@ impl Connection {
 
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
-        matches!(self.io, Io::Tls(_))
+        self.tls_session().is_some()
     }
 
     /// The TLS version, cipher suite and ALPN protocol, when encrypted.
     pub fn tls_info(&self) -> Option<hyperwire_tls::TlsInfo> {
-        match &self.io {
-            Io::Tls(t) => Some(hyperwire_tls::TlsInfo::of(t.get_ref().1)),
-            _ => None,
-        }
+        self.tls_session().map(hyperwire_tls::TlsInfo::of)
+    }
+
+    fn tls_session(&self) -> Option<&rustls::ClientConnection> {
+        self.io.get().and_then(|s| s.tls())
     }
 
     /// Whether SCRAM bound the session to the TLS channel (SCRAM-SHA-256-PLUS).
@@ -495,7 +499,7 @@ impl Connection {
     }
 
     /// A token that cancels this session's running request from any task.
-    pub fn cancel_token(&self) -> Result<CancelToken> {
+    pub fn cancel_token(&self) -> Result<CancelToken<R>> {
         Ok(CancelToken::new(
             self.target.clone(),
             self.proto.cancel_request()?,
@@ -523,9 +527,9 @@ impl Connection {
         };
         match timeout {
             None => wait.await.map(Some),
-            Some(t) => match tokio::time::timeout(t, wait).await {
-                Ok(r) => r.map(Some),
-                Err(_) => Ok(None),
+            Some(t) => match runtime::timeout::<R, _>(t, wait).await {
+                Some(r) => r.map(Some),
+                None => Ok(None),
             },
         }
     }

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use hyperwire_proto::config::plan::{self, EndpointTarget, SessionCheck};
 use hyperwire_proto::config::{self, Config};
 use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
-use tokio::net::{TcpStream, UnixStream};
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::io::Io;
+use crate::runtime::{self, Runtime};
 
 /// Where the cancel request for a session goes.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ fn pgpass_password(config: &Config, ep: &plan::Endpoint) -> Option<String> {
     }
 }
 
-async fn with_deadline<T>(
+async fn with_deadline<R: Runtime, T>(
     deadline: Option<Instant>,
     f: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
@@ -45,15 +45,15 @@ async fn with_deadline<T>(
         None => f.await,
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
-            tokio::time::timeout(left, f)
+            runtime::timeout::<R, _>(left, f)
                 .await
-                .map_err(|_| Error::Io(std::io::ErrorKind::TimedOut.into()))?
+                .ok_or_else(|| Error::Io(std::io::ErrorKind::TimedOut.into()))?
         }
     }
 }
 
 /// Connects to the first host that accepts and matches `target_session_attrs`.
-pub(crate) async fn connect(config: &Config) -> Result<Connection> {
+pub(crate) async fn connect<R: Runtime>(config: &Config) -> Result<Connection<R>> {
     let default_dir = plan::DEFAULT_SOCKET_DIRS
         .into_iter()
         .find(|d| Path::new(&plan::default_socket_file(d, config)).exists());
@@ -62,7 +62,7 @@ pub(crate) async fn connect(config: &Config) -> Result<Connection> {
     let mut fallback = None;
     for ep in plan::endpoints(config, default_dir) {
         let deadline = config.get_connect_timeout().map(|t| Instant::now() + t);
-        let attempt = with_deadline(deadline, connect_one(config, &ep)).await;
+        let attempt = with_deadline::<R, _>(deadline, connect_one(config, &ep)).await;
         let mut conn = match attempt {
             Ok(c) => c,
             Err(e) => {
@@ -110,7 +110,7 @@ pub(crate) async fn connect(config: &Config) -> Result<Connection> {
     }
 }
 
-async fn connect_one(config: &Config, ep: &plan::Endpoint) -> Result<Connection> {
+async fn connect_one<R: Runtime>(config: &Config, ep: &plan::Endpoint) -> Result<Connection<R>> {
     let plans = plan::tls_plans(config, ep.is_unix());
     let mut last = None;
     for (i, tls) in plans.iter().enumerate() {
@@ -126,7 +126,11 @@ async fn connect_one(config: &Config, ep: &plan::Endpoint) -> Result<Connection>
     Err(last.unwrap_or(Error::Config("no connection attempt".into())))
 }
 
-async fn attempt(config: &Config, ep: &plan::Endpoint, tls: TlsPlan) -> Result<Connection> {
+async fn attempt<R: Runtime>(
+    config: &Config,
+    ep: &plan::Endpoint,
+    tls: TlsPlan,
+) -> Result<Connection<R>> {
     let setup = match tls {
         TlsPlan::Disabled => None,
         _ => Some(hyperwire_tls::setup(config, &ep.host).map_err(|e| Error::Tls(e.0))?),
@@ -135,14 +139,12 @@ async fn attempt(config: &Config, ep: &plan::Endpoint, tls: TlsPlan) -> Result<C
     loop {
         let (io, target) = match &ep.target {
             EndpointTarget::Unix { path } => (
-                Io::Unix(UnixStream::connect(path).await?),
+                Io::new(R::connect_unix(Path::new(path)).await?),
                 Target::Unix(path.into()),
             ),
             EndpointTarget::Tcp { address } => {
-                let s = TcpStream::connect((address.as_str(), ep.port)).await?;
-                s.set_nodelay(true)?;
-                let peer = s.peer_addr()?;
-                (Io::Tcp(s), Target::Tcp(peer))
+                let (s, peer) = R::connect_tcp(address, ep.port).await?;
+                (Io::new(s), Target::Tcp(peer))
             }
             _ => return Err(Error::Config(format!("unsupported host {}", ep.label))),
         };

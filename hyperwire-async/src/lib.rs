@@ -1,0 +1,35 @@
+//! # hyperwire-async
+//!
+//! The async side of hyperwire, written once for every runtime: a cancel-safe
+//! [`Connection`], row and COPY streams, a [`CancelToken`], and a pipelining
+//! [`Client`] with its [`Driver`]. A runtime plugs in through [`Runtime`]
+//! (sockets, TLS handshake, timer); users pick one through hyperwire-tokio or
+//! hyperwire-async-std, which re-export these types with the runtime filled in.
+//!
+//! Every protocol decision is the core's ([`hyperwire_proto`]): this crate moves
+//! bytes between a socket and the machine, waits, and turns events into futures
+//! and streams.
+
+mod cancel;
+mod client;
+mod connect;
+mod connection;
+mod error;
+mod io;
+mod rows;
+pub mod runtime;
+
+pub use cancel::CancelToken;
+pub use client::{Client, Driver, DEFAULT_MAX_IN_FLIGHT};
+pub use connection::{Connection, DropPolicy, Statement};
+pub use error::{Error, Result};
+pub use rows::{CopyIn, CopyOutStream, RowStream};
+pub use runtime::{Runtime, Socket};
+
+pub use hyperwire_proto::config::Config;
+pub use hyperwire_proto::inbox::Notification;
+pub use hyperwire_proto::result::{Column, QueryResult, Row, RowError};
+pub use hyperwire_proto::statement_cache::StatementPolicy;
+pub use hyperwire_proto::value::{FromSql, ToSql};
+pub use hyperwire_proto::{Format, ServerError, TransactionStatus};
+pub use hyperwire_tls::TlsInfo;
