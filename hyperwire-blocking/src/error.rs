@@ -105,7 +105,7 @@ impl From<hyperwire_proto::result::RowError> for Error {
         use hyperwire_proto::result::RowError;
         match e {
             RowError::NoSuchColumn(c) => Error::NoSuchColumn(c),
-            RowError::Value { index, error } => Error::Value { index, error },
+            RowError::Value { index, error, .. } => Error::Value { index, error },
             RowError::Malformed(p) => Error::Protocol(p.into()),
             other => Error::Config(other.to_string()),
         }

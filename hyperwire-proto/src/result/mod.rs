@@ -22,6 +22,8 @@ pub enum RowError {
     Value {
         /// The column index.
         index: usize,
+        /// The column's name.
+        name: alloc::string::String,
         /// What was wrong.
         error: ValueError,
     },
@@ -33,7 +35,9 @@ impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RowError::NoSuchColumn(c) => write!(f, "no column {c}"),
-            RowError::Value { index, error } => write!(f, "column {index}: {error}"),
+            RowError::Value { index, name, error } => {
+                write!(f, "column {index} ({name:?}): {error}")
+            }
             RowError::Malformed(e) => write!(f, "{e}"),
         }
     }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::codec::{DataRow, FieldDescription, Format, RowDescription};
 use crate::machine::ResultFormats;
 use crate::result::RowError;
-use crate::value::{decode_column, FromSql};
+use crate::value::{decode_column, ColumnType, FromSql};
 
 type Result<T> = core::result::Result<T, RowError>;
 
@@ -57,6 +57,10 @@ impl Column {
     /// The OID of its type.
     pub fn type_oid(&self) -> u32 {
         self.type_oid
+    }
+    /// The type and its modifier, as [`FromSql`] gets them.
+    pub fn column_type(&self) -> ColumnType {
+        ColumnType::new(self.type_oid, self.type_modifier)
     }
     /// The type modifier (precision and scale of numeric, length of varchar...).
     pub fn type_modifier(&self) -> i32 {
@@ -196,8 +200,11 @@ impl Row {
             .data()?
             .get(i)
             .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
-        decode_column(column.type_oid, column.format, raw)
-            .map_err(|error| RowError::Value { index: i, error })
+        decode_column(column.column_type(), column.format, raw).map_err(|error| RowError::Value {
+            index: i,
+            name: column.name.clone(),
+            error,
+        })
     }
 }
 

@@ -64,13 +64,43 @@ pub trait ToSql {
     fn encode(&self, format: Format, out: &mut Vec<u8>) -> Result<bool, ValueError>;
 }
 
+/// A column's type as the server described it: the OID and the type modifier
+/// (numeric's precision and scale, varchar's length; -1 when there is none).
+///
+/// HyperBinary numeric needs the modifier: its scale is not in the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ColumnType {
+    /// The type's OID.
+    pub oid: u32,
+    /// The type modifier (`atttypmod`), -1 for none.
+    pub modifier: i32,
+}
+
+impl ColumnType {
+    /// A type with a modifier.
+    pub const fn new(oid: u32, modifier: i32) -> ColumnType {
+        ColumnType { oid, modifier }
+    }
+
+    /// A type without a modifier (-1).
+    pub const fn of(oid: u32) -> ColumnType {
+        ColumnType { oid, modifier: -1 }
+    }
+}
+
+impl From<u32> for ColumnType {
+    fn from(oid: u32) -> ColumnType {
+        ColumnType::of(oid)
+    }
+}
+
 /// A Rust value that can be read from a column.
 pub trait FromSql<'a>: Sized {
-    /// Decodes a non-NULL value of type `type_oid` in `format`.
-    fn decode(type_oid: u32, format: Format, raw: &'a [u8]) -> Result<Self, ValueError>;
+    /// Decodes a non-NULL value of a column of type `ty` in `format`.
+    fn decode(ty: ColumnType, format: Format, raw: &'a [u8]) -> Result<Self, ValueError>;
     /// The value for SQL NULL (an error unless the type is an `Option`).
-    fn from_null(type_oid: u32) -> Result<Self, ValueError> {
-        Err(ValueError::UnexpectedNull { type_oid })
+    fn from_null(ty: ColumnType) -> Result<Self, ValueError> {
+        Err(ValueError::UnexpectedNull { type_oid: ty.oid })
     }
 }
 
@@ -108,22 +138,22 @@ impl<T: ToSql> ToSql for Option<T> {
 }
 
 impl<'a, T: FromSql<'a>> FromSql<'a> for Option<T> {
-    fn decode(type_oid: u32, format: Format, raw: &'a [u8]) -> Result<Self, ValueError> {
-        T::decode(type_oid, format, raw).map(Some)
+    fn decode(ty: ColumnType, format: Format, raw: &'a [u8]) -> Result<Self, ValueError> {
+        T::decode(ty, format, raw).map(Some)
     }
-    fn from_null(_: u32) -> Result<Self, ValueError> {
+    fn from_null(_: ColumnType) -> Result<Self, ValueError> {
         Ok(None)
     }
 }
 
 /// Decodes an optional column (`None` is NULL).
 pub fn decode_column<'a, T: FromSql<'a>>(
-    type_oid: u32,
+    ty: ColumnType,
     format: Format,
     raw: Option<&'a [u8]>,
 ) -> Result<T, ValueError> {
     match raw {
-        None => T::from_null(type_oid),
-        Some(bytes) => T::decode(type_oid, format, bytes),
+        None => T::from_null(ty),
+        Some(bytes) => T::decode(ty, format, bytes),
     }
 }

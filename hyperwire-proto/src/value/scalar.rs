@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use super::{oid, FromSql, ToSql, ValueError};
+use super::{oid, ColumnType, FromSql, ToSql, ValueError};
 use crate::codec::Format;
 
 fn malformed(sql: &'static str, format: Format) -> ValueError {
@@ -40,7 +40,8 @@ impl ToSql for bool {
 }
 
 impl FromSql<'_> for bool {
-    fn decode(type_oid: u32, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+    fn decode(ty: ColumnType, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+        let type_oid = ty.oid;
         if type_oid != oid::BOOL {
             return Err(ValueError::WrongType {
                 rust: "bool",
@@ -78,7 +79,8 @@ macro_rules! integer {
         }
 
         impl FromSql<'_> for $t {
-            fn decode(type_oid: u32, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+            fn decode(ty: ColumnType, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+        let type_oid = ty.oid;
                 $(
                     if type_oid == $accept {
                         return match format {
@@ -133,7 +135,8 @@ macro_rules! float {
         }
 
         impl FromSql<'_> for $t {
-            fn decode(type_oid: u32, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+            fn decode(ty: ColumnType, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+        let type_oid = ty.oid;
                 $(
                     if type_oid == $accept {
                         return match format {
@@ -199,7 +202,8 @@ impl ToSql for String {
 impl<'a> FromSql<'a> for &'a str {
     /// Any column in text format (its text representation), or a textual type in any
     /// format.
-    fn decode(type_oid: u32, format: Format, raw: &'a [u8]) -> Result<Self, ValueError> {
+    fn decode(ty: ColumnType, format: Format, raw: &'a [u8]) -> Result<Self, ValueError> {
+        let type_oid = ty.oid;
         if format != Format::Text && !is_textual(type_oid) {
             return Err(ValueError::WrongType {
                 rust: "&str",
@@ -211,8 +215,8 @@ impl<'a> FromSql<'a> for &'a str {
 }
 
 impl FromSql<'_> for String {
-    fn decode(type_oid: u32, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
-        <&str>::decode(type_oid, format, raw).map(String::from)
+    fn decode(ty: ColumnType, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+        <&str>::decode(ty, format, raw).map(String::from)
     }
 }
 
@@ -248,7 +252,8 @@ impl ToSql for Vec<u8> {
 impl<'a> FromSql<'a> for &'a [u8] {
     /// The raw bytes of a bytea in a binary format (text-format bytea is hex: read it
     /// as `Vec<u8>`).
-    fn decode(type_oid: u32, format: Format, raw: &'a [u8]) -> Result<Self, ValueError> {
+    fn decode(ty: ColumnType, format: Format, raw: &'a [u8]) -> Result<Self, ValueError> {
+        let type_oid = ty.oid;
         if type_oid != oid::BYTEA || format == Format::Text {
             return Err(ValueError::WrongType {
                 rust: "&[u8]",
@@ -260,7 +265,8 @@ impl<'a> FromSql<'a> for &'a [u8] {
 }
 
 impl FromSql<'_> for Vec<u8> {
-    fn decode(type_oid: u32, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+    fn decode(ty: ColumnType, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
+        let type_oid = ty.oid;
         if type_oid != oid::BYTEA {
             return Err(ValueError::WrongType {
                 rust: "Vec<u8>",
@@ -299,7 +305,7 @@ mod tests {
         for f in [Format::Text, Format::Binary, Format::HyperBinary] {
             let mut out = Vec::new();
             assert!(v.encode(f, &mut out).unwrap());
-            assert_eq!(T::decode(v.type_oid(), f, &out).unwrap(), v, "{f:?}");
+            assert_eq!(T::decode(v.type_oid().into(), f, &out).unwrap(), v, "{f:?}");
         }
     }
 
@@ -334,7 +340,7 @@ mod tests {
         out.clear();
         f64::NAN.encode(Format::Text, &mut out).unwrap();
         assert_eq!(out, b"NaN");
-        assert!(f64::decode(oid::FLOAT8, Format::Text, b"NaN")
+        assert!(f64::decode(oid::FLOAT8.into(), Format::Text, b"NaN")
             .unwrap()
             .is_nan());
         out.clear();
@@ -345,35 +351,39 @@ mod tests {
     #[test]
     fn widening_and_errors() {
         assert_eq!(
-            i64::decode(oid::INT2, Format::Binary, &[0xff, 0xfe]).unwrap(),
+            i64::decode(oid::INT2.into(), Format::Binary, &[0xff, 0xfe]).unwrap(),
             -2
         );
-        assert_eq!(i64::decode(oid::INT4, Format::Text, b"7").unwrap(), 7);
+        assert_eq!(
+            i64::decode(oid::INT4.into(), Format::Text, b"7").unwrap(),
+            7
+        );
         assert!(matches!(
-            i32::decode(oid::INT8, Format::Binary, &[0; 8]),
+            i32::decode(oid::INT8.into(), Format::Binary, &[0; 8]),
             Err(ValueError::WrongType { .. })
         ));
         assert!(matches!(
-            i32::decode(oid::INT4, Format::Binary, &[0; 3]),
+            i32::decode(oid::INT4.into(), Format::Binary, &[0; 3]),
             Err(ValueError::Malformed { .. })
         ));
         assert!(matches!(
-            i32::decode(oid::INT4, Format::Text, b"x1"),
+            i32::decode(oid::INT4.into(), Format::Text, b"x1"),
             Err(ValueError::Malformed { .. })
         ));
         assert_eq!(
-            <&str>::decode(oid::INT4, Format::Text, b"12").unwrap(),
+            <&str>::decode(oid::INT4.into(), Format::Text, b"12").unwrap(),
             "12"
         );
-        assert!(<&str>::decode(oid::INT4, Format::Binary, &[0; 4]).is_err());
+        assert!(<&str>::decode(oid::INT4.into(), Format::Binary, &[0; 4]).is_err());
         assert_eq!(
-            super::super::decode_column::<Option<i32>>(oid::INT4, Format::Text, None).unwrap(),
+            super::super::decode_column::<Option<i32>>(oid::INT4.into(), Format::Text, None)
+                .unwrap(),
             None
         );
         assert!(matches!(
-            super::super::decode_column::<i32>(oid::INT4, Format::Text, None),
+            super::super::decode_column::<i32>(oid::INT4.into(), Format::Text, None),
             Err(ValueError::UnexpectedNull { type_oid: 23 })
         ));
-        assert!(Vec::<u8>::decode(oid::BYTEA, Format::Text, b"\\xzz").is_err());
+        assert!(Vec::<u8>::decode(oid::BYTEA.into(), Format::Text, b"\\xzz").is_err());
     }
 }
