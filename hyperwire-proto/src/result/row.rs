@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::codec::{DataRow, FieldDescription, Format, RowDescription};
 use crate::machine::ResultFormats;
 use crate::result::RowError;
-use crate::value::{decode_column, ColumnType, FromSql};
+use crate::value::{decode_column, oid, ColumnType, FromSql};
 
 type Result<T> = core::result::Result<T, RowError>;
 
@@ -93,13 +93,27 @@ pub fn columns_of(desc: &RowDescription<'_>, formats: &ResultFormats) -> Arc<[Co
 }
 
 /// The result formats to ask for once a statement's columns are known: binary for
-/// the types the value layer reads from binary, text for the rest.
+/// the types the value layer reads from binary (and arrays of them), text for the
+/// rest.
 pub fn binary_formats(columns: &[Column]) -> Vec<Format> {
-    use crate::value::oid;
     columns
         .iter()
-        .map(|c| match c.type_oid() {
-            oid::BOOL
+        .map(|c| {
+            let t = c.type_oid();
+            if reads_binary(t) || oid::element_of(t).is_some_and(reads_binary) {
+                Format::Binary
+            } else {
+                Format::Text
+            }
+        })
+        .collect()
+}
+
+/// Whether the value layer decodes this type from PostgreSQL binary.
+fn reads_binary(type_oid: u32) -> bool {
+    matches!(
+        type_oid,
+        oid::BOOL
             | oid::INT2
             | oid::INT4
             | oid::INT8
@@ -109,10 +123,19 @@ pub fn binary_formats(columns: &[Column]) -> Vec<Format> {
             | oid::BYTEA
             | oid::TEXT
             | oid::VARCHAR
-            | oid::NAME => Format::Binary,
-            _ => Format::Text,
-        })
-        .collect()
+            | oid::BPCHAR
+            | oid::NAME
+            | oid::CHAR
+            | oid::NUMERIC
+            | oid::DATE
+            | oid::TIME
+            | oid::TIMESTAMP
+            | oid::TIMESTAMPTZ
+            | oid::INTERVAL
+            | oid::UUID
+            | oid::JSON
+            | oid::JSONB
+    )
 }
 
 /// Something that names a column: its index or its name.
