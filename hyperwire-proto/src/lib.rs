@@ -10,6 +10,8 @@
 //!   server message.
 //! * [`auth`]: SCRAM-SHA-256(-PLUS) and MD5.
 //! * [`config`]: libpq connection strings, environment variables and password files.
+//! * [`value`]: parameters and columns in text, PostgreSQL binary and HyperBinary.
+//! * [`hyper_copy`]: Hyper's HYPERBINARY COPY stream, written and read.
 //!
 //! Every byte from the server is untrusted: lengths are checked before buffering, a
 //! malformed message is a [`Error::Protocol`], never a panic, and once the response
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod codec;
 pub mod config;
 mod error;
+pub mod hyper_copy;
 pub mod inbox;
 mod machine;
 pub mod result;
