@@ -513,8 +513,19 @@ fn hyperd_reads_every_type_in_every_format() {
         "interval '-1 year -2 months 3 days -04:05:06.789'",
         Interval::new(-14, 3, -14_706_789_000),
     );
+    // uuid: format 2 is a little-endian 128-bit integer.
+    h.check(
+        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+            .parse::<Uuid>()
+            .unwrap(),
+    );
+    // hyperd types char(1) as "char" (OID 18).
+    h.check("'z'::char(1)", "z".to_string());
+    h.check("'z'::char(1)", b'z' as i8);
     // NULLs in each format.
     for t in [
+        "uuid",
         "int",
         "numeric(10,2)",
         "text",
@@ -527,6 +538,44 @@ fn hyperd_reads_every_type_in_every_format() {
     }
     let got = h.read::<Option<Numeric>>("NULL::numeric(38,2)");
     assert_eq!(got, [None, None, None]);
+}
+
+#[test]
+fn hyperd_arrays_in_text_and_binary() {
+    // Hyper writes arrays as `[...]` in text; format 2 has a layout of its own
+    // that this crate does not read.
+    let mut h = Hyper::new();
+    let mut both = |expr: &str| -> [Vec<Option<String>>; 2] {
+        let sql = format!("SELECT {expr} AS v");
+        let r = h.text.simple_query(&sql).unwrap();
+        let text = r[0].rows[0].get(0).unwrap();
+        let stmt = h.binary.prepare(&sql).unwrap();
+        let rows = h.binary.query_prepared(&stmt, &[]).unwrap();
+        assert_eq!(rows[0].columns()[0].format(), Format::Binary);
+        [text, rows[0].get(0).unwrap()]
+    };
+    let expected: Vec<Option<String>> = ["a b", "c\"d", "x,y", "", "NULL", "[z]", "é"]
+        .iter()
+        .map(|s| Some(s.to_string()))
+        .chain([None])
+        .collect();
+    let got = both("ARRAY['a b', 'c\"d', 'x,y', '', 'NULL', '[z]', 'é', NULL]");
+    assert_eq!(got, [expected.clone(), expected]);
+    let got = both("ARRAY[]::text[]");
+    assert_eq!(got, [Vec::new(), Vec::new()]);
+    let sql = "SELECT ARRAY[1.5::numeric(10,2), NULL] AS n, ARRAY[date '2024-01-01'] AS d, \
+               ARRAY[(-9223372036854775808)::bigint] AS b";
+    let r = h.text.simple_query(sql).unwrap();
+    let stmt = h.binary.prepare(sql).unwrap();
+    let rows = h.binary.query_prepared(&stmt, &[]).unwrap();
+    for row in [&r[0].rows[0], &rows[0]] {
+        assert_eq!(
+            row.get::<Vec<Option<Numeric>>>(0).unwrap(),
+            [Some(n("1.50")), None]
+        );
+        assert_eq!(row.get::<Vec<Date>>(1).unwrap(), [date(2024, 1, 1)]);
+        assert_eq!(row.get::<Vec<i64>>(2).unwrap(), [i64::MIN]);
+    }
 }
 
 #[test]
@@ -551,6 +600,37 @@ fn hyperd_takes_parameters_in_binary() {
             .get::<Timestamp>(0)
             .unwrap(),
         t
+    );
+    // A whole numeric in HyperBinary is an 8-byte integer, which hyperd reads at
+    // scale 0 and then casts.
+    struct Hyper2(Numeric);
+    impl ToSql for Hyper2 {
+        fn type_oid(&self) -> u32 {
+            oid::NUMERIC
+        }
+        fn preferred_format(&self) -> Format {
+            Format::HyperBinary
+        }
+        fn encode(
+            &self,
+            f: Format,
+            out: &mut Vec<u8>,
+        ) -> Result<bool, hyperwire_proto::value::ValueError> {
+            self.0.encode(f, out)
+        }
+    }
+    let stmt = c
+        .prepare_typed("SELECT $1::numeric(38,4) AS v", &[oid::NUMERIC])
+        .unwrap();
+    let rows = c.query_prepared(&stmt, &[&Hyper2(n("-1500"))]).unwrap();
+    assert_eq!(rows[0].get::<Numeric>(0).unwrap(), n("-1500.0000"));
+    let u = Uuid([0x5a; 16]);
+    let stmt = c.prepare("SELECT $1::uuid AS v").unwrap();
+    assert_eq!(
+        c.query_prepared(&stmt, &[&u]).unwrap()[0]
+            .get::<Uuid>(0)
+            .unwrap(),
+        u
     );
     let i = Interval::new(13, -2, 1);
     let stmt = c.prepare("SELECT $1::interval AS v").unwrap();
@@ -580,6 +660,8 @@ struct CopyRowValues {
     by: Option<Vec<u8>>,
     big: Option<Numeric>,
     s: i16,
+    u: Option<Uuid>,
+    c: Option<i8>,
 }
 
 fn copy_row(k: i64) -> CopyRowValues {
@@ -603,6 +685,13 @@ fn copy_row(k: i64) -> CopyRowValues {
         by: (!null).then(|| k.to_le_bytes()[..usize::try_from(k % 9).unwrap()].to_vec()),
         big: (!null).then(|| Numeric::new(i128::from(k) * 10i128.pow(30) + 123_456, 6)),
         s: i16::try_from(k % 30_000).unwrap(),
+        u: (!null).then(|| {
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&k.to_be_bytes());
+            b[15] = 0xa5;
+            Uuid(b)
+        }),
+        c: (!null).then(|| b"abcxyz"[usize::try_from(k % 6).unwrap()] as i8),
     }
 }
 
@@ -620,6 +709,9 @@ fn copy_schema() -> CopySchema {
         CopyColumn::nullable(oid::BYTEA),
         CopyColumn::nullable(ColumnType::numeric(38, 6)),
         CopyColumn::not_null(oid::INT2),
+        CopyColumn::nullable(oid::UUID),
+        // hyperd types char(1) as "char".
+        CopyColumn::nullable(oid::CHAR),
     ])
     .unwrap()
 }
@@ -630,7 +722,7 @@ fn hyperd_hyperbinary_copy_in_then_out() {
     c.batch_execute(
         "CREATE TEMP TABLE copy_values (i int, t text, d date, n numeric(10,2), b bool, \
          bi bigint NOT NULL, ts timestamp, f double precision, iv interval, by bytea, \
-         big numeric(38,6), s smallint NOT NULL)",
+         big numeric(38,6), s smallint NOT NULL, u uuid, c char(1))",
     )
     .unwrap();
 
@@ -642,7 +734,8 @@ fn hyperd_hyperbinary_copy_in_then_out() {
     for k in 0..COPY_ROWS {
         let r = copy_row(k);
         enc.push_row(&[
-            &r.i, &r.t, &r.d, &r.n, &r.b, &r.bi, &r.ts, &r.f, &r.iv, &r.by, &r.big, &r.s,
+            &r.i, &r.t, &r.d, &r.n, &r.b, &r.bi, &r.ts, &r.f, &r.iv, &r.by, &r.big, &r.s, &r.u,
+            &r.c,
         ])
         .unwrap();
         while let Some(chunk) = enc.next_chunk() {
@@ -708,6 +801,8 @@ fn hyperd_hyperbinary_copy_in_then_out() {
                 by: row.get(9).unwrap(),
                 big: row.get(10).unwrap(),
                 s: row.get(11).unwrap(),
+                u: row.get(12).unwrap(),
+                c: row.get(13).unwrap(),
             });
         }
     }

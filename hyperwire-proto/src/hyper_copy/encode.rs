@@ -166,7 +166,7 @@ fn is_int(t: u32) -> bool {
 fn is_text(t: u32) -> bool {
     matches!(
         t,
-        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::UNKNOWN | oid::JSON
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::CHAR | oid::NAME | oid::UNKNOWN | oid::JSON
     )
 }
 

@@ -46,7 +46,7 @@ pub(crate) enum Layout {
 /// The layout of a type's values, if this codec knows it.
 fn layout(ty: ColumnType) -> Result<Layout, Option<CopyError>> {
     Ok(match ty.oid {
-        oid::BOOL | oid::CHAR => Layout::Fixed(1),
+        oid::BOOL => Layout::Fixed(1),
         oid::INT2 => Layout::Fixed(2),
         oid::INT4 | oid::FLOAT4 | oid::DATE | oid::OID => Layout::Fixed(4),
         oid::INT8 | oid::FLOAT8 | oid::TIME | oid::TIMESTAMP | oid::TIMESTAMPTZ => Layout::Fixed(8),
@@ -56,9 +56,12 @@ fn layout(ty: ColumnType) -> Result<Layout, Option<CopyError>> {
             Some(_) => Layout::Fixed(16),
             None => return Err(None),
         },
+        // hyperd's char(n) is "char" (OID 18) on the wire; in COPY it is sized
+        // text like the others (and not blank-padded).
         oid::TEXT
         | oid::VARCHAR
         | oid::BPCHAR
+        | oid::CHAR
         | oid::NAME
         | oid::UNKNOWN
         | oid::JSON

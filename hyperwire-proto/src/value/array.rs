@@ -248,17 +248,25 @@ fn decode_binary<T: for<'b> FromSql<'b>>(
     Ok(items)
 }
 
+/// What follows a `[lower:upper]=` prefix (PostgreSQL's bounds other than 1).
+fn strip_bounds(s: &str) -> Option<&str> {
+    let (bounds, rest) = s.strip_prefix('[')?.split_once("]=")?;
+    let bounds_ok = !bounds.is_empty()
+        && bounds
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b':' || b == b'-');
+    bounds_ok.then_some(rest)
+}
+
 fn decode_text<T: for<'b> FromSql<'b>>(elem: ColumnType, raw: &[u8]) -> Result<Vec<T>, ValueError> {
     let bad = || malformed(SQL, Format::Text);
-    let mut s = utf8(raw, SQL, Format::Text)?.trim_matches(|c: char| c.is_ascii_whitespace());
-    // Bounds other than 1 are written as a `[lower:upper]=` prefix.
-    if s.starts_with('[') {
-        let at = s.find('=').ok_or_else(bad)?;
-        s = s.get(at + 1..).ok_or_else(bad)?;
-    }
+    let s = utf8(raw, SQL, Format::Text)?.trim_matches(|c: char| c.is_ascii_whitespace());
+    let s = strip_bounds(s).unwrap_or(s);
+    // PostgreSQL writes `{...}`; Hyper writes `[...]` with the same quoting.
     let inner = s
         .strip_prefix('{')
         .and_then(|s| s.strip_suffix('}'))
+        .or_else(|| s.strip_prefix('[').and_then(|s| s.strip_suffix(']')))
         .ok_or_else(bad)?;
     let mut items = Vec::new();
     if inner
@@ -387,6 +395,24 @@ mod tests {
             Vec::<i32>::decode(ty, Format::Text, b"[0:1]={1,2}").unwrap(),
             vec![1, 2]
         );
+        // Hyper's text form.
+        assert_eq!(
+            Vec::<Option<String>>::decode(
+                oid::TEXT_ARRAY.into(),
+                Format::Text,
+                br#"["a b","c\"d",NULL,"NULL","[z]",""]"#
+            )
+            .unwrap(),
+            vec![
+                Some("a b".to_string()),
+                Some("c\"d".to_string()),
+                None,
+                Some("NULL".to_string()),
+                Some("[z]".to_string()),
+                Some(String::new())
+            ]
+        );
+        assert_eq!(Vec::<i32>::decode(ty, Format::Text, b"[]").unwrap(), vec![]);
         assert_eq!(
             Vec::<i32>::decode(ty, Format::Text, b"{ 1 , 2 }").unwrap(),
             vec![1, 2]

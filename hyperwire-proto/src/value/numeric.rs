@@ -416,15 +416,24 @@ impl ToSql for Numeric {
     fn type_oid(&self) -> u32 {
         oid::NUMERIC
     }
-    /// Text and PostgreSQL binary. HyperBinary is refused: its bytes carry no scale,
-    /// so the server would read them at a scale this value cannot know. hyperd
-    /// takes numeric parameters in PostgreSQL binary, which is the preferred format;
-    /// HYPERBINARY COPY uses [`Numeric::encode_hyper`] with the column's scale.
+    /// Text and PostgreSQL binary (the preferred format, which hyperd takes too).
+    /// HyperBinary only for whole numbers: hyperd reads a format-2 numeric
+    /// parameter as an 8-byte integer at scale 0 (16 bytes are refused with
+    /// 22P03), so a fraction has no HyperBinary parameter form and is
+    /// [`ValueError::UnsupportedFormat`]. HYPERBINARY COPY uses
+    /// [`Numeric::encode_hyper`] with the column's scale instead.
     fn encode(&self, format: Format, out: &mut Vec<u8>) -> Result<bool, ValueError> {
         match format {
             Format::Text => write_display(out, self),
             Format::Binary => self.encode_pg(out)?,
-            Format::HyperBinary => return Err(ValueError::UnsupportedFormat { sql: SQL, format }),
+            Format::HyperBinary => {
+                let whole = self
+                    .rescale(0)
+                    .and_then(|n| n.unscaled())
+                    .ok_or(ValueError::UnsupportedFormat { sql: SQL, format })?;
+                let whole = i64::try_from(whole).map_err(|_| out_of_range(SQL, format))?;
+                out.extend_from_slice(&whole.to_le_bytes());
+            }
         }
         Ok(true)
     }
@@ -599,5 +608,11 @@ mod tests {
         // Too many digits for numeric(3,1); a scale that would lose digits.
         assert!(n("123.4").encode_hyper(3, 1, &mut out).is_err());
         assert!(n("1.25").encode_hyper(10, 1, &mut out).is_err());
+        // As a parameter: whole numbers only, as an 8-byte integer.
+        out.clear();
+        n("-7.00").encode(Format::HyperBinary, &mut out).unwrap();
+        assert_eq!(out, (-7i64).to_le_bytes());
+        assert!(n("1.5").encode(Format::HyperBinary, &mut out).is_err());
+        assert!(Numeric::NaN.encode(Format::HyperBinary, &mut out).is_err());
     }
 }

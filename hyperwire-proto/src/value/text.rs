@@ -74,8 +74,46 @@ impl<'a> FromSql<'a> for &'a str {
 }
 
 impl FromSql<'_> for String {
+    /// Like `&str`; besides, a binary value of a type this crate decodes is
+    /// rendered in its text form (as this crate writes it for a text parameter:
+    /// timestamptz in UTC, interval in ISO 8601), so a column reads as `String`
+    /// whichever format it arrived in.
     fn decode(ty: ColumnType, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
-        text_of(ty, format, raw, "String").map(String::from)
+        match text_of(ty, format, raw, "String") {
+            Ok(s) => Ok(String::from(s)),
+            Err(ValueError::WrongType { .. }) if format != Format::Text => render(ty, format, raw),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The text form of a binary value.
+fn render(ty: ColumnType, format: Format, raw: &[u8]) -> Result<String, ValueError> {
+    use super::{Date, Interval, Numeric, Time, Timestamp, TimestampTz, Uuid};
+    fn via<T: for<'a> FromSql<'a> + ToSql>(
+        ty: ColumnType,
+        format: Format,
+        raw: &[u8],
+    ) -> Result<String, ValueError> {
+        let mut out = Vec::new();
+        T::decode(ty, format, raw)?.encode(Format::Text, &mut out)?;
+        String::from_utf8(out).map_err(|_| malformed("text", format))
+    }
+    match ty.oid {
+        oid::BOOL => via::<bool>(ty, format, raw),
+        oid::INT2 | oid::INT4 | oid::INT8 => via::<i64>(ty, format, raw),
+        oid::OID => via::<u32>(ty, format, raw),
+        oid::FLOAT4 => via::<f32>(ty, format, raw),
+        oid::FLOAT8 => via::<f64>(ty, format, raw),
+        oid::NUMERIC => via::<Numeric>(ty, format, raw),
+        oid::DATE => via::<Date>(ty, format, raw),
+        oid::TIME => via::<Time>(ty, format, raw),
+        oid::TIMESTAMP => via::<Timestamp>(ty, format, raw),
+        oid::TIMESTAMPTZ => via::<TimestampTz>(ty, format, raw),
+        oid::INTERVAL => via::<Interval>(ty, format, raw),
+        oid::UUID => via::<Uuid>(ty, format, raw),
+        oid::BYTEA => via::<Vec<u8>>(ty, format, raw),
+        _ => Err(wrong_type("String", ty)),
     }
 }
 
@@ -154,6 +192,16 @@ mod tests {
             "{}"
         );
         assert!(String::decode(oid::JSONB.into(), Format::Binary, b"\x02{}").is_err());
+        // Binary values of other types render as text; unknown types stay errors.
+        assert_eq!(
+            String::decode(oid::INT4.into(), Format::Binary, &[0, 0, 0, 7]).unwrap(),
+            "7"
+        );
+        assert_eq!(
+            String::decode(oid::DATE.into(), Format::Binary, &[0, 0, 0x22, 0xe4]).unwrap(),
+            "2024-06-15"
+        );
+        assert!(String::decode(600.into(), Format::Binary, &[0; 16]).is_err());
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! uuid: 16 bytes in both binary formats, `8-4-4-4-12` lowercase hex in text.
+//! uuid: `8-4-4-4-12` lowercase hex in text; its 16 bytes in PostgreSQL binary;
+//! in HyperBinary a little-endian 128-bit integer, so the same bytes reversed
+//! (measured on hyperd).
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -78,7 +80,8 @@ impl ToSql for Uuid {
     fn encode(&self, format: Format, out: &mut Vec<u8>) -> Result<bool, ValueError> {
         match format {
             Format::Text => write_display(out, self),
-            _ => out.extend_from_slice(&self.0),
+            Format::Binary => out.extend_from_slice(&self.0),
+            Format::HyperBinary => out.extend(self.0.iter().rev()),
         }
         Ok(true)
     }
@@ -93,7 +96,12 @@ impl FromSql<'_> for Uuid {
             Format::Text => utf8(raw, "uuid", format)?
                 .parse()
                 .map_err(|_| malformed("uuid", format)),
-            _ => fixed(raw, "uuid", format).map(Uuid),
+            Format::Binary => fixed(raw, "uuid", format).map(Uuid),
+            Format::HyperBinary => {
+                let mut bytes: [u8; 16] = fixed(raw, "uuid", format)?;
+                bytes.reverse();
+                Ok(Uuid(bytes))
+            }
         }
     }
 }
@@ -135,5 +143,14 @@ mod tests {
             assert_eq!(Uuid::decode(oid::UUID.into(), f, &out).unwrap(), u);
         }
         assert!(Uuid::decode(oid::UUID.into(), Format::Binary, &[0; 15]).is_err());
+        // As hyperd sends it in format 2.
+        let hyper = [
+            0x11, 0x0a, 0x38, 0xbd, 0xb9, 0x6b, 0x6d, 0xbb, 0xf8, 0x4e, 0x0b, 0x9c, 0x99, 0xbc,
+            0xee, 0xa0,
+        ];
+        assert_eq!(
+            Uuid::decode(oid::UUID.into(), Format::HyperBinary, &hyper).unwrap(),
+            u
+        );
     }
 }
