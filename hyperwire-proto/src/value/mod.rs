@@ -35,13 +35,13 @@ mod text;
 mod uuid;
 
 pub use array::ArrayElement;
-pub use datetime::{Date, Time, Timestamp, TimestampTz};
+pub use datetime::{Date, ParseDateTimeError, Time, Timestamp, TimestampTz};
 pub use error::ValueError;
 pub use interval::Interval;
 pub use json::{Json, Jsonb};
 pub use numeric::{Numeric, ParseNumericError};
 pub use params::EncodedParams;
-pub use uuid::Uuid;
+pub use uuid::{ParseUuidError, Uuid};
 
 use alloc::vec::Vec;
 
