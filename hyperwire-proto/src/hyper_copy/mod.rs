@@ -4,9 +4,12 @@
 //! A stream is a 19-byte header (the signature `HPRCPY` and five NULs, flags and a
 //! header-extension length as big-endian i32s), then rows with no header, count or
 //! trailer: per column, a nullable column's 1-byte indicator (`00` a value follows,
-//! `01` NULL), then the value in its HyperBinary (format 2) encoding; text and bytea
+//! `01` NULL), then the value in its HyperBinary (format 2) encoding; text, varchar,
+//! char(n) (which hyperd types as "char", and sends unpadded here), json and bytea
 //! values carry a u32 little-endian length. The stream says nothing of its columns,
-//! so both sides need the [`CopySchema`].
+//! so both sides need the [`CopySchema`]. Measured on hyperd: every fixed-size
+//! type of the value layer (numeric at the column's scale, uuid as a little-endian
+//! u128) round-trips through `COPY ... FROM STDIN` and `COPY ... TO STDOUT`.
 //!
 //! * [`CopyEncoder`] writes the header once, then rows, into a buffer the caller
 //!   sends as CopyData chunks of bounded size.

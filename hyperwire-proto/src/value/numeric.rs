@@ -225,12 +225,20 @@ impl Numeric {
         let weight = i64::from(i16::from_be_bytes(word(1)?.to_be_bytes()));
         let sign = word(2)?;
         let dscale = word(3)?;
-        match sign {
-            NAN => return Ok(Numeric::NaN),
-            PINF => return Ok(Numeric::Infinity),
-            NINF => return Ok(Numeric::NegInfinity),
-            POSITIVE | NEGATIVE => {}
+        let special = match sign {
+            NAN => Numeric::NaN,
+            PINF => Numeric::Infinity,
+            NINF => Numeric::NegInfinity,
+            POSITIVE | NEGATIVE => Numeric::new(0, 0),
             _ => return Err(bad()),
+        };
+        if !special.is_finite() {
+            // Special values have no digits.
+            return if body.is_empty() && ndigits == 0 {
+                Ok(special)
+            } else {
+                Err(bad())
+            };
         }
         if dscale > Numeric::MAX_SCALE || body.len() != ndigits * 2 {
             return Err(bad());
@@ -575,6 +583,8 @@ mod tests {
             &[0, 2, 0, 0, 0, 0, 0, 0, 0, 1],
             &[0, 1, 0x7f, 0xff, 0, 0, 0, 0, 0, 1],
             &[0, 0, 0],
+            // NaN with digits.
+            &[0, 1, 0, 0, 0xc0, 0, 0, 0, 0, 1],
         ] {
             assert!(Numeric::decode(ty, Format::Binary, raw).is_err(), "{raw:?}");
         }
