@@ -1358,3 +1358,190 @@ fn hyperd_skipping_an_abandoned_execute_completion_is_tolerated() {
     drain(&mut p);
     assert!(matches!(p.error(), Some(Error::Desynchronized(_))));
 }
+
+// ---- regressions from the hostile-server tests and the fuzzers (issue #7) ----------
+
+/// Found by tests/tests/hostile.rs: a well-framed DataRow with more (or fewer)
+/// columns than its RowDescription was delivered as a row, and the caller read a
+/// result whose rows did not match its columns. It is malformed: Fatal, no row.
+#[test]
+fn data_row_column_count_must_match_the_row_description() {
+    for (row, ok) in [
+        (data_row(&[Some(b"1")]), true),
+        (data_row(&[Some(b"1"), Some(b"2")]), false),
+        (data_row(&[]), false),
+    ] {
+        // Simple query (the fast path).
+        let mut p = ready_machine();
+        p.query("SELECT 1").unwrap();
+        take_sent(&mut p);
+        p.receive(&cat(&[
+            row_desc(&[("a", 23)]),
+            row.clone(),
+            complete("SELECT 1"),
+            ready(b'I'),
+        ]));
+        let ev = drain(&mut p);
+        if ok {
+            assert_eq!(
+                kinds(&ev),
+                [
+                    "RowDescription",
+                    "DataRow",
+                    "CommandComplete",
+                    "ReadyForQuery",
+                    "Done"
+                ]
+            );
+        } else {
+            assert_eq!(kinds(&ev), ["RowDescription", "Fatal"], "{ev:?}");
+            assert!(
+                matches!(
+                    p.error(),
+                    Some(Error::Protocol(ProtocolError::Malformed {
+                        message: "DataRow",
+                        ..
+                    }))
+                ),
+                "{:?}",
+                p.error()
+            );
+        }
+
+        // Extended, Describe portal then Execute; the request abandoned, so the row
+        // goes through the general dispatch instead of the fast path.
+        for abandon in [false, true] {
+            let mut p = ready_machine();
+            let id = p
+                .request()
+                .parse("", "SELECT 1", &[])
+                .bind("", "", &[], &[], &[])
+                .describe_portal("")
+                .execute("", 0)
+                .sync()
+                .finish()
+                .unwrap();
+            take_sent(&mut p);
+            if abandon {
+                assert!(p.abandon(id));
+            }
+            p.receive(&cat(&[
+                empty(b'1'),
+                empty(b'2'),
+                row_desc(&[("a", 23)]),
+                row.clone(),
+                complete("SELECT 1"),
+                ready(b'I'),
+            ]));
+            let ev = drain(&mut p);
+            assert_eq!(has(&ev, "Fatal"), !ok, "abandon={abandon}: {ev:?}");
+            assert_eq!(p.is_healthy(), ok);
+        }
+    }
+    // A later result with another shape is checked against its own description.
+    let mut p = ready_machine();
+    p.query("SELECT 1; SELECT 1, 2").unwrap();
+    take_sent(&mut p);
+    p.receive(&cat(&[
+        row_desc(&[("a", 23)]),
+        data_row(&[Some(b"1")]),
+        complete("SELECT 1"),
+        row_desc(&[("a", 23), ("b", 23)]),
+        data_row(&[Some(b"1"), Some(b"2")]),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]));
+    assert!(!has(&drain(&mut p), "Fatal"));
+    assert!(p.is_idle());
+}
+
+/// Found by tests/tests/hostile.rs: a server that sent a second ReadyForQuery had it
+/// taken as the whole answer to the *next* query when both arrived in one read (the
+/// next query "succeeded" with no rows, and its real answer was read as the one
+/// after). Bytes received before a request was made cannot answer it: desync.
+#[test]
+fn a_message_received_before_its_request_cannot_answer_it() {
+    let mut p = ready_machine();
+    let first = p.query("SELECT 1").unwrap();
+    take_sent(&mut p);
+    // The answer and a stray ReadyForQuery arrive in one read.
+    p.receive(&cat(&[
+        row_desc(&[("a", 23)]),
+        data_row(&[Some(b"1")]),
+        complete("SELECT 1"),
+        ready(b'I'),
+        ready(b'I'),
+    ]));
+    // The adapter stops at the first request's Done...
+    let mut ev = Vec::new();
+    while let Some(e) = p.poll_event() {
+        let done = e == hyperwire_proto::Event::Done { request: first };
+        ev.push(format!("{e:?}"));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        kinds(&ev),
+        [
+            "RowDescription",
+            "DataRow",
+            "CommandComplete",
+            "ReadyForQuery",
+            "Done"
+        ]
+    );
+    // ...and sends the next one with the stray message still unread.
+    p.query("SELECT 2").unwrap();
+    take_sent(&mut p);
+    let ev = drain(&mut p);
+    assert_eq!(kinds(&ev), ["Fatal"], "{ev:?}");
+    assert!(matches!(
+        p.error(),
+        Some(Error::Desynchronized(DesyncReason::UnexpectedMessage {
+            message: "ReadyForQuery",
+            ..
+        }))
+    ));
+
+    // The same for rows (the fast path) and for the extended protocol.
+    let mut p = ready_machine();
+    p.query("SELECT 1").unwrap();
+    take_sent(&mut p);
+    p.receive(&cat(&[
+        row_desc(&[("a", 23)]),
+        complete("SELECT 0"),
+        ready(b'I'),
+        row_desc(&[("a", 23)]),
+        data_row(&[Some(b"1")]),
+    ]));
+    while let Some(e) = p.poll_event() {
+        if matches!(e, hyperwire_proto::Event::Done { .. }) {
+            break;
+        }
+    }
+    p.request()
+        .bind("", "", &[], &[], &[])
+        .execute("", 0)
+        .sync()
+        .finish()
+        .unwrap();
+    let ev = drain(&mut p);
+    assert_eq!(kinds(&ev), ["Fatal"], "{ev:?}");
+
+    // Bytes that arrive after the request are its answer, however they are chunked.
+    let mut p = ready_machine();
+    let id = p.query("SELECT 1").unwrap();
+    take_sent(&mut p);
+    let ev = feed_chunked(
+        &mut p,
+        &cat(&[
+            row_desc(&[("a", 23)]),
+            data_row(&[Some(b"1")]),
+            complete("SELECT 1"),
+            ready(b'I'),
+        ]),
+        &[1, 2, 3],
+    );
+    assert_eq!(ev.last().unwrap(), &format!("Done {{ request: {id:?} }}"));
+}

@@ -164,6 +164,16 @@ impl Core {
         }
     }
 
+    /// A row of `columns` columns fits the RowDescription of the current result (when
+    /// the machine saw one: a simple query, or an Execute after Describe portal).
+    #[inline]
+    pub(super) fn check_row_columns(&self, columns: usize) -> Result<(), &'static str> {
+        match self.row_columns {
+            Some(n) if n != columns => Err("its column count differs from the RowDescription's"),
+            _ => Ok(()),
+        }
+    }
+
     /// The request a DataRow would belong to right now, when that is certain without
     /// the general dispatch: ready, not in COPY or discarding, nothing abandoned, and
     /// the front step takes rows with its formats already current.
@@ -177,6 +187,9 @@ impl Core {
             return None;
         }
         let step = self.pipeline.front()?;
+        if self.frame_pos < step.fence {
+            return None;
+        }
         let formats = match &step.kind {
             StepKind::Execute { formats } => formats,
             StepKind::SimpleQuery { formats } if self.pipeline.step_progress => formats,
@@ -251,8 +264,28 @@ impl Core {
                 _ => Err(self.desync(msg, "nothing (no request is pending)")),
             };
         };
+        if self.frame_pos < step.fence {
+            // Already received when the front request was made: left over from an
+            // earlier exchange (a second ReadyForQuery...), never this one's answer.
+            return Err(self.desync(
+                msg,
+                "nothing (the message arrived before the pending request was sent)",
+            ));
+        }
         let request = step.request;
         let progress = self.pipeline.step_progress;
+        match msg {
+            BackendMessage::DataRow(row) => {
+                self.check_row_columns(row.len())
+                    .map_err(|reason| ProtocolError::Malformed {
+                        message: "DataRow",
+                        reason,
+                    })?;
+            }
+            BackendMessage::RowDescription(_) => {}
+            // Any other message ends the rows the last RowDescription described.
+            _ => self.row_columns = None,
+        }
         match (&step.kind, msg) {
             (_, BackendMessage::ErrorResponse(fields)) => {
                 let is_extended =
@@ -264,7 +297,8 @@ impl Core {
                 state: "running a query (replication is not supported)",
             }
             .into()),
-            (StepKind::SimpleQuery { formats }, BackendMessage::RowDescription(_)) => {
+            (StepKind::SimpleQuery { formats }, BackendMessage::RowDescription(d)) => {
+                self.row_columns = Some(d.len());
                 let formats = Arc::clone(formats);
                 self.use_formats(&formats);
                 self.pipeline.step_progress = true;
@@ -333,7 +367,9 @@ impl Core {
             (StepKind::DescribeStatement, BackendMessage::NoData) if progress => {
                 self.complete(Event::NoData { request }, request)
             }
-            (StepKind::DescribePortal { formats }, BackendMessage::RowDescription(_)) => {
+            (StepKind::DescribePortal { formats }, BackendMessage::RowDescription(d)) => {
+                // The rows of the Execute that follows have these columns.
+                self.row_columns = Some(d.len());
                 let formats = Arc::clone(formats);
                 self.use_formats(&formats);
                 let action = self.report(request);

@@ -156,6 +156,11 @@ struct Core {
     failed_request: Option<RequestId>,
     /// The request last reported as skipped (one `Skipped` per request).
     skipped_request: Option<RequestId>,
+    /// How many columns the rows arriving now must have, when this request's
+    /// RowDescription told (a row that disagrees is malformed, never delivered).
+    row_columns: Option<usize>,
+    /// The receive-stream position of the message being handled.
+    frame_pos: u64,
 }
 
 /// The sans-IO protocol machine for one connection.
@@ -249,6 +254,8 @@ impl Protocol {
             retry_protocol: None,
             failed_request: None,
             skipped_request: None,
+            row_columns: None,
+            frame_pos: 0,
         };
         if core.settings.min_protocol > core.settings.max_protocol {
             core.fail(Error::Protocol(ProtocolError::Negotiation(
@@ -377,6 +384,7 @@ impl Protocol {
                 }
                 continue;
             }
+            self.core.frame_pos = self.recv.position();
             let frame = match self.recv.next_frame(self.core.settings.max_message_size) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => {
@@ -396,7 +404,9 @@ impl Protocol {
                     // The hot path: a row for the request at the front, validated once.
                     // (Checked first, then borrowed again: a borrow kept across the
                     // `continue` below would outlive the loop iteration.)
-                    match DataRow::parse(self.recv.body(frame)).map(|_| ()) {
+                    let checked = DataRow::parse(self.recv.body(frame))
+                        .and_then(|row| self.core.check_row_columns(row.len()));
+                    match checked {
                         Ok(()) => {
                             return Some(Event::DataRow {
                                 request,

@@ -50,6 +50,9 @@ pub(crate) struct Step {
     pub(crate) kind: StepKind,
     /// The request's final step: its `Done` follows this step's answer.
     pub(crate) last: bool,
+    /// The receive-stream position when the request was made: an answer cannot
+    /// start before it (the server had not seen the request).
+    pub(crate) fence: u64,
 }
 
 /// The pending steps, plus the state that spans steps.
@@ -66,6 +69,8 @@ pub(crate) struct Pipeline {
     abandoned: BTreeSet<RequestId>,
     /// Messages drained for abandoned requests since the set was last empty.
     pub(crate) drained: u64,
+    /// The fence of the request being built (see [`Step::fence`]).
+    pub(crate) fence: u64,
 }
 
 impl Pipeline {
@@ -88,6 +93,7 @@ impl Pipeline {
             request,
             kind,
             last: false,
+            fence: self.fence,
         });
     }
 

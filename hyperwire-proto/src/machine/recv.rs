@@ -23,6 +23,9 @@ pub(crate) struct RecvBuffer {
     /// Bytes of the frame last handed out, dropped at the next poll.
     pending_consume: usize,
     pub(crate) eof: bool,
+    /// Bytes ever committed, and ever consumed: absolute stream positions.
+    received: u64,
+    consumed: u64,
 }
 
 /// A buffer never shrinks below this, and grows at least by this much.
@@ -52,7 +55,9 @@ impl RecvBuffer {
 
     /// `n` bytes were written into the spare space.
     pub(crate) fn commit(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.buf.len());
+        let end = (self.end + n).min(self.buf.len());
+        self.received += (end - self.end) as u64;
+        self.end = end;
     }
 
     pub(crate) fn extend(&mut self, bytes: &[u8]) {
@@ -64,11 +69,24 @@ impl RecvBuffer {
     }
 
     pub(crate) fn consume_pending(&mut self) {
-        self.start += core::mem::take(&mut self.pending_consume);
+        let n = core::mem::take(&mut self.pending_consume);
+        self.consumed += n as u64;
+        self.start += n;
         if self.start >= self.end {
             self.start = 0;
             self.end = 0;
         }
+    }
+
+    /// The stream position of the first unread byte (of the frame being handled,
+    /// while one is).
+    pub(crate) fn position(&self) -> u64 {
+        self.consumed
+    }
+
+    /// The stream position just past the last byte received.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
     }
 
     pub(crate) fn unread(&self) -> &[u8] {

@@ -49,6 +49,8 @@ pub struct RequestBuilder<'p> {
 impl<'p> RequestBuilder<'p> {
     pub(super) fn new(p: &'p mut Protocol) -> Self {
         let error = p.core.check_can_send().err();
+        // Whatever has been received so far cannot answer this request.
+        p.core.pipeline.fence = p.recv.received();
         RequestBuilder {
             send_mark: p.core.send.len(),
             step_mark: p.core.pipeline.mark(),
