@@ -30,9 +30,10 @@ cargo test --workspace --locked --no-fail-fast
 echo "== no I/O in the core"
 ./.ci/check-core-deps.sh
 
-echo "== without default features (core: no rand, no SASLprep; blocking: no TLS)"
+echo "== without default features (core: no rand, no SASLprep; blocking: no TLS; async: no COPY io traits, no deadpool)"
 cargo build -p hyperwire-proto --no-default-features --locked
 cargo clippy -p hyperwire-blocking --no-default-features --locked -- -D warnings
+cargo clippy -p hyperwire-async --no-default-features --locked -- -D warnings
 
 echo "== benchmarks compile"
 cargo bench -p hyperwire-proto --no-run --locked

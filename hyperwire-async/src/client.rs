@@ -19,9 +19,10 @@ use hyperwire_proto::statement_cache::{CachedQuery, Recovery, StatementCache, St
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{Event, RequestId};
 
-use crate::connection::{encode, Connection};
+use crate::connection::{cache_prefix, encode, Connection};
 use crate::error::{Error, Result};
 use crate::io;
+use crate::notifications::{Notifications, Subscribers, DEFAULT_NOTIFICATION_CAPACITY};
 use crate::runtime::Runtime;
 
 /// How many requests the driver keeps in flight at most (the queue of waiting
@@ -35,11 +36,14 @@ struct Command {
     sql: String,
     params: EncodedParams,
     reply: Reply,
+    /// Sent with the simple protocol (statements without parameters, no cache).
+    simple: bool,
 }
 
 /// A shared handle to one connection. Clone it into every task.
 pub struct Client<R> {
     tx: mpsc::Sender<Command>,
+    subscribers: Subscribers,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -47,6 +51,7 @@ impl<R> Clone for Client<R> {
     fn clone(&self) -> Self {
         Client {
             tx: self.tx.clone(),
+            subscribers: self.subscribers.clone(),
             runtime: PhantomData,
         }
     }
@@ -73,12 +78,14 @@ pub struct Driver<R: Runtime> {
     cache: StatementCache,
     max_in_flight: usize,
     closed: bool,
+    subscribers: Subscribers,
 }
 
 /// One request in flight.
 struct Pending {
     collector: Collector,
-    sent: CachedQuery,
+    /// How the statement cache sent it (`None`: the simple protocol).
+    sent: Option<CachedQuery>,
     /// The command, kept for one retry of a stale cached statement.
     command: Command,
     retried: bool,
@@ -100,20 +107,33 @@ impl<R: Runtime> Client<R> {
 
     /// The same, with another in-flight bound.
     pub fn with_max_in_flight(conn: Connection<R>, max_in_flight: usize) -> (Client<R>, Driver<R>) {
+        Client::with_options(conn, max_in_flight, StatementPolicy::default())
+    }
+
+    /// The same, with another in-flight bound and statement policy (PgBouncer in
+    /// transaction mode: [`StatementPolicy::Unnamed`]).
+    pub fn with_options(
+        conn: Connection<R>,
+        max_in_flight: usize,
+        policy: StatementPolicy,
+    ) -> (Client<R>, Driver<R>) {
         let max = max_in_flight.max(1);
         let (tx, rx) = mpsc::channel(max);
+        let subscribers = Subscribers::default();
         (
             Client {
                 tx,
+                subscribers: subscribers.clone(),
                 runtime: PhantomData,
             },
             Driver {
                 conn,
                 rx,
                 pending: HashMap::new(),
-                cache: StatementCache::new(StatementPolicy::default()),
+                cache: StatementCache::new(policy).with_prefix(&cache_prefix()),
                 max_in_flight: max,
                 closed: false,
+                subscribers,
             },
         )
     }
@@ -132,6 +152,18 @@ impl<R: Runtime> Client<R> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<QueryResult> {
         let params = encode(params, None)?;
+        self.submit(sql, params, false).await
+    }
+
+    /// Runs statements with the simple protocol (no parameters, no statement
+    /// cache), ignoring rows: `LISTEN`, `SET`, several statements at once.
+    pub async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.submit(sql, EncodedParams::default(), true)
+            .await
+            .map(drop)
+    }
+
+    async fn submit(&self, sql: &str, params: EncodedParams, simple: bool) -> Result<QueryResult> {
         let (reply, answer) = oneshot::channel();
         let stopped = || Error::UnexpectedResult("the connection's driver has stopped");
         // A sender of our own: waiting for room needs `&mut`.
@@ -143,6 +175,7 @@ impl<R: Runtime> Client<R> {
             sql: sql.to_owned(),
             params,
             reply,
+            simple,
         })
         .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -157,6 +190,18 @@ impl<R: Runtime> Client<R> {
         Ok(self.query_result(sql, params).await?.rows)
     }
 
+    /// A stream of the notifications (`LISTEN`) the connection receives from now
+    /// on, idle or busy; it holds [`DEFAULT_NOTIFICATION_CAPACITY`] before it
+    /// drops (and counts) new ones.
+    pub fn notifications(&self) -> Notifications {
+        self.subscribers.subscribe(DEFAULT_NOTIFICATION_CAPACITY)
+    }
+
+    /// The same, holding at most `capacity` notifications.
+    pub fn notifications_with_capacity(&self, capacity: usize) -> Notifications {
+        self.subscribers.subscribe(capacity)
+    }
+
     /// Whether the driver is still running.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
@@ -166,18 +211,25 @@ impl<R: Runtime> Client<R> {
 impl<R: Runtime> Driver<R> {
     /// Sends a command through the statement cache.
     fn send(&mut self, command: Command, retried: bool) -> Result<()> {
-        match self
-            .cache
-            .send(&mut self.conn.proto, &command.sql, &command.params)
-        {
-            Ok(sent) => {
+        let sent = if command.simple {
+            self.conn
+                .proto
+                .query(&command.sql)
+                .map(|id| (id, Collector::default(), None))
+        } else {
+            self.cache
+                .send(&mut self.conn.proto, &command.sql, &command.params)
+                .map(|sent| (sent.request, sent.collector(), Some(sent)))
+        };
+        match sent {
+            Ok((id, collector, sent)) => {
                 let pending = Pending {
-                    collector: sent.collector(),
+                    collector,
                     sent,
                     command,
                     retried,
                 };
-                self.pending.insert(pending.sent.request, pending);
+                self.pending.insert(id, pending);
                 Ok(())
             }
             Err(e) => {
@@ -219,7 +271,9 @@ impl<R: Runtime> Driver<R> {
             }
             if let Some(p) = pending.get_mut(&id) {
                 p.collector.on_event(ev);
-                p.sent.observe(ev);
+                if let Some(sent) = &mut p.sent {
+                    sent.observe(ev);
+                }
             }
             None::<()>
         })?;
@@ -235,9 +289,13 @@ impl<R: Runtime> Driver<R> {
             }
             match p.collector.finish() {
                 Ok(mut results) => {
-                    p.sent
-                        .succeeded(&mut self.cache, &p.command.sql, &p.command.params.types);
+                    if let Some(sent) = p.sent {
+                        sent.succeeded(&mut self.cache, &p.command.sql, &p.command.params.types);
+                    }
                     let _ = p.command.reply.send(Ok(results.pop().unwrap_or_default()));
+                }
+                Err(CollectError::Server(e)) if p.command.simple => {
+                    let _ = p.command.reply.send(Err(Error::Server(Box::new(e))));
                 }
                 Err(CollectError::Server(e)) => {
                     let status = self.conn.proto.transaction_status();
@@ -278,7 +336,15 @@ impl<R: Runtime> Driver<R> {
         });
     }
 
+    /// Hands the notifications received so far to the streams.
+    fn deliver_notifications(&mut self) {
+        for n in self.conn.take_notifications() {
+            self.subscribers.deliver(n);
+        }
+    }
+
     fn fail_all(&mut self, e: &Error) {
+        self.subscribers.end(Some(e.to_string()));
         for (_, p) in self.pending.drain() {
             let _ =
                 p.command
@@ -292,6 +358,14 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
+impl<R: Runtime> Drop for Driver<R> {
+    fn drop(&mut self) {
+        // Streams whose driver stopped without finishing (its task was dropped).
+        self.subscribers
+            .end(Some("the connection's driver was dropped".to_owned()));
+    }
+}
+
 impl<R: Runtime> Future for Driver<R> {
     type Output = Result<()>;
 
@@ -302,6 +376,7 @@ impl<R: Runtime> Future for Driver<R> {
                 this.accept(cx)?;
                 this.forget_dropped();
                 this.route()?;
+                this.deliver_notifications();
                 if this.closed && this.pending.is_empty() {
                     return Ok(true);
                 }
@@ -309,6 +384,7 @@ impl<R: Runtime> Future for Driver<R> {
             })();
             match step {
                 Ok(true) => {
+                    this.subscribers.end(None);
                     this.conn.proto.terminate();
                     let (io, proto) = (&mut this.conn.io, &mut this.conn.proto);
                     return io::poll_close(io, proto, cx).map(|r| r.map_err(Error::from));

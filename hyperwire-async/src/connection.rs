@@ -82,6 +82,16 @@ impl Statement {
     }
 }
 
+/// A random prefix for statement names, so that clients sharing server
+/// connections (PgBouncer) never collide.
+pub(crate) fn cache_prefix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{:x}", random & 0xffff_ffff)
+}
+
 /// Encodes parameters (a plain function, so no future holds the `dyn` list).
 pub(crate) fn encode(
     params: &[&(dyn ToSql + Sync)],
@@ -93,15 +103,10 @@ pub(crate) fn encode(
 
 impl<R: Runtime> Connection<R> {
     pub(crate) fn new(io: Io<R::Socket>, proto: Protocol, target: Target) -> Connection<R> {
-        use std::hash::{BuildHasher, Hasher};
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
         Connection {
             io,
             proto,
-            cache: StatementCache::new(StatementPolicy::default())
-                .with_prefix(&format!("{:x}", random & 0xffff_ffff)),
+            cache: StatementCache::new(StatementPolicy::default()).with_prefix(&cache_prefix()),
             target,
             inbox: Inbox::default(),
             in_flight: None,
@@ -134,7 +139,7 @@ impl<R: Runtime> Connection<R> {
 
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
-        self.cache = StatementCache::new(policy);
+        self.cache = StatementCache::new(policy).with_prefix(&cache_prefix());
     }
 
     /// Runs the TLS handshake on the TCP socket and tells the machine.
@@ -184,6 +189,10 @@ impl<R: Runtime> Connection<R> {
 
     /// Moves bytes once (see [`io::poll_pump`]).
     async fn pump(&mut self) -> Result<()> {
+        // A failed machine waits for nothing: its error again, never a spin on EOF.
+        if let Some(e) = self.proto.error() {
+            return Err(e.clone().into());
+        }
         let (io, proto) = (&mut self.io, &mut self.proto);
         poll_fn(|cx| io::poll_pump(io, proto, cx))
             .await
@@ -260,6 +269,19 @@ impl<R: Runtime> Connection<R> {
         // The core discards the rest as it arrives; a COPY IN is failed.
         self.proto.abandon(id);
         Ok(())
+    }
+
+    /// Reads until every abandoned request has ended (the core discards their
+    /// answers); nothing is sent.
+    pub(crate) async fn finish_abandoned(&mut self) -> Result<()> {
+        self.flush().await?;
+        loop {
+            self.take_events(&mut |_| None::<()>)?;
+            if self.proto.pending_responses() == 0 {
+                return Ok(());
+            }
+            self.pump().await?;
+        }
     }
 
     /// Sends pending bytes and reads `id`'s events until its `Done`.

@@ -39,6 +39,8 @@ pub enum Error {
     },
     /// The statement produced a kind of result this call cannot handle.
     UnexpectedResult(&'static str),
+    /// The connection was lost (the reason); it cannot be used any more.
+    ConnectionLost(String),
 }
 
 impl fmt::Display for Error {
@@ -61,6 +63,7 @@ impl fmt::Display for Error {
             Error::RowCount { found: 0 } => f.write_str("the query returned no rows"),
             Error::RowCount { .. } => f.write_str("the query returned more than one row"),
             Error::UnexpectedResult(what) => write!(f, "unexpected result: {what}"),
+            Error::ConnectionLost(why) => write!(f, "the connection was lost: {why}"),
         }
     }
 }

@@ -14,16 +14,24 @@ mod cancel;
 mod client;
 mod connect;
 mod connection;
+mod copy;
 mod error;
 mod io;
+mod notifications;
+#[cfg(feature = "deadpool")]
+mod pool;
 mod rows;
 pub mod runtime;
 
 pub use cancel::CancelToken;
 pub use client::{Client, Driver, DEFAULT_MAX_IN_FLIGHT};
 pub use connection::{Connection, DropPolicy, Statement};
+pub use copy::{CopyIn, CopyOutStream};
 pub use error::{Error, Result};
-pub use rows::{CopyIn, CopyOutStream, RowStream};
+pub use notifications::{Notifications, DEFAULT_NOTIFICATION_CAPACITY};
+#[cfg(feature = "deadpool")]
+pub use pool::Manager;
+pub use rows::RowStream;
 pub use runtime::{Runtime, Socket};
 
 pub use hyperwire_proto::config::Config;

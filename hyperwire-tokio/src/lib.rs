@@ -46,8 +46,12 @@ pub type CopyOutStream<'c> = hyperwire_async::CopyOutStream<'c, Tokio>;
 /// `COPY ... FROM STDIN` data.
 pub type CopyIn<'c> = hyperwire_async::CopyIn<'c, Tokio>;
 
+/// deadpool's Manager for [`Connection`] (feature `deadpool`).
+#[cfg(feature = "deadpool")]
+pub type Manager = hyperwire_async::Manager<Tokio>;
+
 pub use hyperwire_async::{
-    Column, Config, DropPolicy, Error, Format, FromSql, Notification, QueryResult, Result, Row,
-    RowError, ServerError, Statement, StatementPolicy, TlsInfo, ToSql, TransactionStatus,
-    DEFAULT_MAX_IN_FLIGHT,
+    Column, Config, DropPolicy, Error, Format, FromSql, Notification, Notifications, QueryResult,
+    Result, Row, RowError, ServerError, Statement, StatementPolicy, TlsInfo, ToSql,
+    TransactionStatus, DEFAULT_MAX_IN_FLIGHT,
 };

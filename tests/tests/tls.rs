@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod async_suite;
+
 use hyperwire_blocking::{Client, Error};
 use hyperwire_tests::{self as harness, Server, ServerKind, ServerOptions};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
@@ -390,7 +392,27 @@ fn gssencmode_require_is_refused_and_prefer_falls_back() {
 /// The tokio connection shares the same TLS configuration: the same outcomes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokio_sslmodes_channel_binding_direct_and_cancel() {
-    use hyperwire_tokio::Connection;
+    async_sslmodes_channel_binding_direct_and_cancel::<hyperwire_tokio::Tokio>().await;
+}
+
+/// async-std (futures-rustls): the same outcomes.
+#[test]
+fn async_std_sslmodes_channel_binding_direct_and_cancel() {
+    async_std::task::block_on(async_sslmodes_channel_binding_direct_and_cancel::<
+        hyperwire_async_std::AsyncStd,
+    >());
+}
+
+/// smol's executor and async-net sockets: the same outcomes.
+#[test]
+fn smol_sslmodes_channel_binding_direct_and_cancel() {
+    smol::block_on(async_sslmodes_channel_binding_direct_and_cancel::<
+        hyperwire_async_std::Smol,
+    >());
+}
+
+async fn async_sslmodes_channel_binding_direct_and_cancel<R: async_suite::TestRuntime>() {
+    type Connection<R> = hyperwire_async::Connection<R>;
     let c = certs();
     let ca = c.ca_file();
     let tls = pg15_tls();
@@ -406,7 +428,7 @@ async fn tokio_sslmodes_channel_binding_direct_and_cancel() {
                 "{} sslmode={mode} sslrootcert={ca}",
                 base(server, harness::TRUST_USER)
             );
-            match (Connection::connect(&conninfo).await, expected) {
+            match (Connection::<R>::connect(&conninfo).await, expected) {
                 (Ok(conn), Some(encrypted)) => {
                     assert_eq!(conn.is_tls(), encrypted, "sslmode={mode}")
                 }
@@ -421,20 +443,20 @@ async fn tokio_sslmodes_channel_binding_direct_and_cancel() {
         "{} password=pw-ssl sslmode=verify-full sslrootcert={ca} channel_binding=require",
         base(tls, "ssl_user")
     );
-    let mut conn = Connection::connect(&conninfo).await.unwrap();
+    let mut conn = Connection::<R>::connect(&conninfo).await.unwrap();
     assert!(conn.is_channel_bound());
     assert_eq!(conn.tls_info().unwrap().protocol_version, "TLSv1_3");
     let token = conn.cancel_token().unwrap();
-    let canceller = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let canceller = R::spawn(async move {
+        R::sleep(Duration::from_millis(300)).await;
         token.cancel().await.unwrap();
     });
     let err = conn.query("SELECT pg_sleep(30)", &[]).await.unwrap_err();
-    canceller.await.unwrap();
+    canceller.await;
     assert_eq!(err.sqlstate(), Some("57014"), "{err}");
     // Direct SSL on PostgreSQL 17.
     let s17 = tls_server(ServerKind::Pg17, &c.server);
-    let conn = Connection::connect(&format!(
+    let conn = Connection::<R>::connect(&format!(
         "{} sslmode=verify-full sslrootcert={ca} sslnegotiation=direct",
         base(&s17, harness::TRUST_USER)
     ))
@@ -443,7 +465,7 @@ async fn tokio_sslmodes_channel_binding_direct_and_cancel() {
     assert_eq!(conn.tls_info().unwrap().alpn.as_deref(), Some("postgresql"));
     // The wrong host fails verify-full.
     let wrong = tls_server(ServerKind::Pg15, &c.wrong_host);
-    assert!(Connection::connect(&format!(
+    assert!(Connection::<R>::connect(&format!(
         "{} sslmode=verify-full sslrootcert={ca}",
         base(&wrong, harness::TRUST_USER)
     ))

@@ -1,0 +1,426 @@
+//! COPY: [`CopyIn`] sends data (`send`/`finish`, a `Sink<Bytes>`, and
+//! `AsyncWrite` with the `tokio` or `futures-io` feature); [`CopyOutStream`]
+//! receives it (a `Stream` of chunks, and `AsyncRead` with those features).
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes};
+use futures_core::Stream;
+use hyperwire_proto::result::rows_affected;
+use hyperwire_proto::{Event, RequestId, ServerError};
+
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::io;
+use crate::runtime::Runtime;
+
+/// Queued COPY data above which a write waits for the socket (backpressure).
+const MAX_QUEUED: usize = 1024 * 1024;
+
+/// How a request's end looked: its command tag, or its error.
+#[derive(Debug, Default)]
+struct Ending {
+    tag: Option<String>,
+    error: Option<ServerError>,
+}
+
+impl Ending {
+    fn result(&mut self) -> Result<u64> {
+        match self.error.take() {
+            Some(e) => Err(Error::Server(Box::new(e))),
+            None => Ok(self.tag.as_deref().and_then(rows_affected).unwrap_or(0)),
+        }
+    }
+}
+
+/// Reads `request`'s events until its `Done`, noting its tag and error; `chunk`
+/// receives COPY OUT data and stops the reading when it returns true.
+fn poll_request<R: Runtime>(
+    conn: &mut Connection<R>,
+    request: RequestId,
+    ending: &mut Ending,
+    cx: &mut Context<'_>,
+    mut chunk: impl FnMut(&[u8]) -> bool,
+) -> Poll<Result<bool>> {
+    loop {
+        let mut done = false;
+        let taken = conn.take_events(&mut |ev| {
+            match ev {
+                Event::CopyData { request: r, data } if *r == request && chunk(data) => {
+                    return Some(());
+                }
+                Event::CommandComplete { request: r, tag } if *r == request => {
+                    ending.tag = Some((*tag).to_owned());
+                }
+                Event::ServerError { request: r, error } if *r == request => {
+                    ending
+                        .error
+                        .get_or_insert_with(|| ServerError::from_fields(error));
+                }
+                Event::Done { request: r } if *r == request => {
+                    done = true;
+                    return Some(());
+                }
+                _ => {}
+            }
+            None
+        });
+        match taken {
+            Err(e) => return Poll::Ready(Err(e)),
+            Ok(Some(())) => {
+                if done {
+                    conn.in_flight = None;
+                }
+                return Poll::Ready(Ok(done));
+            }
+            Ok(None) => {}
+        }
+        ready!(io::poll_pump(&mut conn.io, &mut conn.proto, cx))?;
+    }
+}
+
+/// The data of `COPY ... TO STDOUT`, chunk by chunk (a `Stream` of [`Bytes`]), or
+/// as bytes with `AsyncRead`. Dropping it early leaves the rest to the
+/// connection's [`crate::DropPolicy`].
+pub struct CopyOutStream<'c, R: Runtime> {
+    conn: &'c mut Connection<R>,
+    request: RequestId,
+    done: bool,
+    ending: Ending,
+    /// The unread part of a chunk (`AsyncRead` reads chunks piecewise).
+    rest: Bytes,
+}
+
+impl<R: Runtime> std::fmt::Debug for CopyOutStream<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyOutStream")
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> CopyOutStream<'_, R> {
+    /// The command tag (`COPY n`), once the stream ended.
+    pub fn tag(&self) -> Option<&str> {
+        self.ending.tag.as_deref()
+    }
+
+    /// The next chunk; `None` at the end (the error, if any, comes first).
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+        if !self.rest.is_empty() {
+            return Poll::Ready(Some(Ok(std::mem::take(&mut self.rest))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let mut got = None;
+        let polled = poll_request(self.conn, self.request, &mut self.ending, cx, |data| {
+            got = Some(Bytes::copy_from_slice(data));
+            true
+        });
+        match ready!(polled) {
+            Err(e) => {
+                self.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Ok(done) => {
+                self.done = done;
+                if let Some(chunk) = got {
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                match self.ending.result() {
+                    Err(e) => Poll::Ready(Some(Err(e))),
+                    Ok(_) => Poll::Ready(None),
+                }
+            }
+        }
+    }
+
+    /// Copies from the current chunk into `buf`; `Ok(0)` at the end.
+    fn poll_read_bytes(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        while self.rest.is_empty() {
+            match ready!(self.poll_chunk(cx)) {
+                None => return Poll::Ready(Ok(0)),
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                Some(Ok(chunk)) => self.rest = chunk,
+            }
+        }
+        let n = buf.len().min(self.rest.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.rest.advance(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<R: Runtime> Stream for CopyOutStream<'_, R> {
+    type Item = Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx)
+    }
+}
+
+fn to_io(e: Error) -> std::io::Error {
+    match e {
+        Error::Io(e) => e,
+        other => std::io::Error::other(other),
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl<R: Runtime> futures_io::AsyncRead for CopyOutStream<'_, R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().poll_read_bytes(cx, buf).map_err(to_io)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncRead for CopyOutStream<'_, R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let n = ready!(self
+            .get_mut()
+            .poll_read_bytes(cx, buf.initialize_unfilled())
+            .map_err(to_io))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Data for `COPY ... FROM STDIN`: [`send`](Self::send) chunks, then
+/// [`finish`](Self::finish). Also a `Sink<Bytes>`, and `AsyncWrite` (whose close
+/// finishes the COPY; [`rows`](Self::rows) then has the count). Dropping it
+/// unfinished queues a CopyFail, and the connection stays usable.
+#[derive(Debug)]
+pub struct CopyIn<'c, R: Runtime> {
+    conn: &'c mut Connection<R>,
+    request: RequestId,
+    /// CopyDone or CopyFail was queued.
+    ended: bool,
+    /// The server's answer to the end arrived.
+    done: bool,
+    ending: Ending,
+    rows: Option<u64>,
+}
+
+impl<R: Runtime> CopyIn<'_, R> {
+    /// Sends a chunk of data (queued; written when enough has gathered).
+    pub async fn send(&mut self, data: &[u8]) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
+        self.queue(data)
+    }
+
+    /// Ends the COPY; returns the number of rows loaded.
+    pub async fn finish(mut self) -> Result<u64> {
+        std::future::poll_fn(|cx| self.poll_finish(cx)).await
+    }
+
+    /// Aborts the COPY; nothing is loaded.
+    pub async fn abort(mut self, reason: &str) -> Result<()> {
+        self.ended = true;
+        self.conn.proto.copy_fail(reason)?;
+        match std::future::poll_fn(|cx| self.poll_finish(cx)).await {
+            Err(Error::Server(e)) if e.code() == "57014" => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// The rows loaded, once the COPY finished (through `AsyncWrite`'s close).
+    pub fn rows(&self) -> Option<u64> {
+        self.rows
+    }
+
+    /// Ready when little enough is queued to take more data.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.conn.proto.pending_send().len() > MAX_QUEUED {
+            ready!(io::poll_flush(&mut self.conn.io, &mut self.conn.proto, cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn queue(&mut self, data: &[u8]) -> Result<()> {
+        if self.ended || !self.conn.proto.in_copy_in() {
+            return Err(Error::UnexpectedResult(
+                "COPY FROM STDIN already ended (finished, aborted, or ended by the server)",
+            ));
+        }
+        self.conn.proto.copy_data(data)?;
+        Ok(())
+    }
+
+    /// Queues CopyDone (once) and reads until the server's answer.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<u64>> {
+        if let Some(rows) = self.rows {
+            return Poll::Ready(Ok(rows));
+        }
+        if !self.ended {
+            self.ended = true;
+            self.conn.proto.copy_done()?;
+        }
+        while !self.done {
+            self.done = ready!(poll_request(
+                self.conn,
+                self.request,
+                &mut self.ending,
+                cx,
+                |_| false
+            ))?;
+        }
+        let rows = self.ending.result()?;
+        self.rows = Some(rows);
+        Poll::Ready(Ok(rows))
+    }
+
+    fn poll_write_bytes(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
+        ready!(self.poll_ready(cx))?;
+        self.queue(buf)?;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        io::poll_flush(&mut self.conn.io, &mut self.conn.proto, cx).map_err(Error::from)
+    }
+}
+
+impl<R: Runtime> futures_sink::Sink<Bytes> for CopyIn<'_, R> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Bytes) -> Result<()> {
+        self.get_mut().queue(&item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_flush_bytes(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_finish(cx).map(|r| r.map(drop))
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl<R: Runtime> futures_io::AsyncWrite for CopyIn<'_, R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().poll_write_bytes(cx, buf).map_err(to_io)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().poll_flush_bytes(cx).map_err(to_io)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut()
+            .poll_finish(cx)
+            .map(|r| r.map(drop).map_err(to_io))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncWrite for CopyIn<'_, R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().poll_write_bytes(cx, buf).map_err(to_io)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().poll_flush_bytes(cx).map_err(to_io)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut()
+            .poll_finish(cx)
+            .map(|r| r.map(drop).map_err(to_io))
+    }
+}
+
+impl<R: Runtime> Drop for CopyIn<'_, R> {
+    fn drop(&mut self) {
+        if !self.ended && self.conn.proto.in_copy_in() {
+            // Sent with the next request; that request's settle drains the answer.
+            let _ = self.conn.proto.copy_fail("COPY abandoned by the client");
+        }
+    }
+}
+
+/// Starts a request and reads until COPY starts (or the request ends with an error).
+async fn start_copy<R: Runtime>(
+    conn: &mut Connection<R>,
+    sql: &str,
+    want_in: bool,
+) -> Result<RequestId> {
+    conn.settle().await?;
+    let id = conn.proto.query(sql)?;
+    conn.in_flight = Some(id);
+    let mut error = None;
+    let started = conn
+        .drive(|ev| match ev {
+            Event::CopyInStart { .. } if want_in => Some(true),
+            Event::CopyOutStart { .. } if !want_in => Some(true),
+            Event::ServerError { error: e, .. } => {
+                error = Some(ServerError::from_fields(e));
+                None
+            }
+            Event::Done { request } if *request == id => Some(false),
+            _ => None,
+        })
+        .await?;
+    if started {
+        return Ok(id);
+    }
+    conn.in_flight = None;
+    Err(match error {
+        Some(e) => Error::Server(Box::new(e)),
+        None => Error::UnexpectedResult("the statement did not start a COPY"),
+    })
+}
+
+impl<R: Runtime> Connection<R> {
+    /// Starts `COPY ... FROM STDIN`.
+    pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>> {
+        let request = start_copy(self, sql, true).await?;
+        Ok(CopyIn {
+            conn: self,
+            request,
+            ended: false,
+            done: false,
+            ending: Ending::default(),
+            rows: None,
+        })
+    }
+
+    /// Starts `COPY ... TO STDOUT`.
+    pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOutStream<'_, R>> {
+        let request = start_copy(self, sql, false).await?;
+        Ok(CopyOutStream {
+            conn: self,
+            request,
+            done: false,
+            ending: Ending::default(),
+            rest: Bytes::new(),
+        })
+    }
+}

@@ -1,0 +1,540 @@
+//! The async adapters' tests, written once for every runtime (tokio, async-std,
+//! smol) against real servers: PostgreSQL 15, 18 and hyperd (PgBouncer for the
+//! statement policies). Each runtime's test file calls these with its runtime.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_core::Stream;
+use hyperwire_async::runtime::Runtime;
+use hyperwire_async::{Client, Connection, DropPolicy, Error, StatementPolicy, TransactionStatus};
+use hyperwire_tests::{self as harness, Server};
+
+/// What the tests need beyond [`Runtime`]: spawning a task.
+pub trait TestRuntime: Runtime {
+    /// Spawns `f`; the returned future is its output.
+    fn spawn<T: Send + 'static>(
+        f: impl Future<Output = T> + Send + 'static,
+    ) -> Pin<Box<dyn Future<Output = T> + Send>>;
+}
+
+impl TestRuntime for hyperwire_tokio::Tokio {
+    fn spawn<T: Send + 'static>(
+        f: impl Future<Output = T> + Send + 'static,
+    ) -> Pin<Box<dyn Future<Output = T> + Send>> {
+        let handle = tokio::spawn(f);
+        Box::pin(async move { handle.await.expect("the task panicked") })
+    }
+}
+
+impl TestRuntime for hyperwire_async_std::AsyncStd {
+    fn spawn<T: Send + 'static>(
+        f: impl Future<Output = T> + Send + 'static,
+    ) -> Pin<Box<dyn Future<Output = T> + Send>> {
+        Box::pin(async_std::task::spawn(f))
+    }
+}
+
+impl TestRuntime for hyperwire_async_std::Smol {
+    fn spawn<T: Send + 'static>(
+        f: impl Future<Output = T> + Send + 'static,
+    ) -> Pin<Box<dyn Future<Output = T> + Send>> {
+        Box::pin(smol::spawn(f))
+    }
+}
+
+/// Polls `fut` at most `polls` times (waiting for a wake-up between polls), then
+/// drops it: a deterministic way to abandon a request at a chosen point.
+pub async fn poll_a_few<F: Future>(polls: usize, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut n = 0;
+    poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Some(v)),
+        Poll::Pending => {
+            n += 1;
+            if n >= polls {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// `StreamExt::next` without another dependency.
+pub async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
+}
+
+/// `next` with a deadline (`None` when it passed).
+pub async fn next_within<R: Runtime, S: Stream + Unpin>(
+    s: &mut S,
+    limit: Duration,
+) -> Option<Option<S::Item>> {
+    let mut sleep = std::pin::pin!(R::sleep(limit));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = Pin::new(&mut *s).poll_next(cx) {
+            return Poll::Ready(Some(v));
+        }
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// Runs `fut` until `limit` passes (`None`: dropped unfinished).
+pub async fn within<R: Runtime, F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut sleep = std::pin::pin!(R::sleep(limit));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+pub fn servers() -> [&'static Server; 3] {
+    [harness::pg15(), harness::pg18(), harness::hyper()]
+}
+
+pub fn user(s: &Server) -> &'static str {
+    if s.database().is_none() {
+        harness::HYPER_USER
+    } else {
+        harness::SCRAM_USER
+    }
+}
+
+pub async fn connect<R: Runtime>(s: &Server) -> Connection<R> {
+    Connection::connect(&s.conninfo(user(s)))
+        .await
+        .unwrap_or_else(|e| panic!("{:?}: {e}", s.kind()))
+}
+
+pub async fn queries_prepared_statements_and_errors<R: Runtime>() {
+    for s in servers() {
+        let mut c = connect::<R>(s).await;
+        let row = c
+            .query_one("SELECT $1::int4 + 1, $2::text", &[&41i32, &"hé"])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<i32>(0).unwrap(), 42);
+        assert_eq!(row.get::<&str>(1).unwrap(), "hé");
+        // The statement cache: the second run reuses it with binary results.
+        for i in 0..3i64 {
+            let r = c.query_result("SELECT $1::int8 * 2", &[&i]).await.unwrap();
+            assert_eq!(r.rows[0].get::<i64>(0).unwrap(), i * 2);
+        }
+        let stmt = c.prepare("SELECT $1::int8 + 1").await.unwrap();
+        assert_eq!(
+            c.query_prepared(&stmt, &[&1i64]).await.unwrap()[0]
+                .get::<i64>(0)
+                .unwrap(),
+            2
+        );
+        let err = c.query("SELECT 1/0", &[]).await.unwrap_err();
+        assert_eq!(err.sqlstate(), Some("22012"), "{:?}", s.kind());
+        assert!(c.is_healthy());
+        c.set_statement_policy(StatementPolicy::Unnamed);
+        assert_eq!(
+            c.query_one("SELECT 5", &[])
+                .await
+                .unwrap()
+                .get::<i32>(0)
+                .unwrap(),
+            5
+        );
+        c.close().await.unwrap();
+    }
+}
+
+pub async fn streams_copy_transactions_and_pipelines<R: Runtime>(tag: &str) {
+    for s in servers() {
+        let mut c = connect::<R>(s).await;
+        let mut sum = 0i64;
+        {
+            let mut rows = c
+                .query_stream("SELECT g::int8 FROM generate_series(1, 100000) g", &[])
+                .await
+                .unwrap();
+            while let Some(row) = next(&mut rows).await {
+                sum += row.unwrap().get::<i64>(0).unwrap();
+            }
+        }
+        assert_eq!(sum, 100_000 * 100_001 / 2);
+
+        let t = format!("{tag}_{:?}", s.kind()).to_lowercase();
+        c.batch_execute(&format!("CREATE TEMP TABLE {t} (i int, t text)"))
+            .await
+            .unwrap();
+        let mut w = c
+            .copy_in(&format!("COPY {t} FROM STDIN WITH (FORMAT text)"))
+            .await
+            .unwrap();
+        for i in 0..1000 {
+            w.send(format!("{i}\trow {i}\n").as_bytes()).await.unwrap();
+        }
+        assert_eq!(w.finish().await.unwrap(), 1000);
+        // An abandoned COPY IN loads nothing.
+        {
+            let mut w = c
+                .copy_in(&format!("COPY {t} FROM STDIN WITH (FORMAT text)"))
+                .await
+                .unwrap();
+            w.send(b"1\tlost\n").await.unwrap();
+        }
+        // A COPY IN the server rejects: the error, and the connection stays usable.
+        let mut w = c
+            .copy_in(&format!("COPY {t} FROM STDIN WITH (FORMAT text)"))
+            .await
+            .unwrap();
+        w.send(b"not a number\tx\n").await.unwrap();
+        assert_eq!(w.finish().await.unwrap_err().sqlstate(), Some("22P02"));
+        let mut out = Vec::new();
+        {
+            let mut chunks = c
+                .copy_out(&format!(
+                    "COPY (SELECT * FROM {t}) TO STDOUT WITH (FORMAT csv)"
+                ))
+                .await
+                .unwrap();
+            while let Some(chunk) = next(&mut chunks).await {
+                out.extend_from_slice(&chunk.unwrap());
+            }
+            assert_eq!(chunks.tag(), Some("COPY 1000"));
+        }
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1000);
+
+        c.begin().await.unwrap();
+        assert_eq!(c.transaction_status(), TransactionStatus::InTransaction);
+        c.execute(&format!("INSERT INTO {t} VALUES (5000, 'x')"), &[])
+            .await
+            .unwrap();
+        c.rollback().await.unwrap();
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .await
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(n, 1000);
+
+        let results = c
+            .pipeline(&[
+                ("SELECT $1::int4", &[&1i32]),
+                ("SELECT 1/0", &[]),
+                ("SELECT $1::int4", &[&3i32]),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            results[0].as_ref().unwrap().rows[0].get::<i32>(0).unwrap(),
+            1
+        );
+        assert_eq!(results[1].as_ref().unwrap_err().sqlstate(), Some("22012"));
+        assert_eq!(
+            results[2].as_ref().unwrap().rows[0].get::<i32>(0).unwrap(),
+            3
+        );
+    }
+}
+
+/// COPY through a `Sink`: every chunk arrives, close finishes the COPY.
+pub async fn copy_in_as_sink<R: Runtime>() {
+    use futures_sink::Sink;
+    for s in servers() {
+        let mut c = connect::<R>(s).await;
+        c.batch_execute("CREATE TEMP TABLE sink_t (i int8)")
+            .await
+            .unwrap();
+        let mut copy = c
+            .copy_in("COPY sink_t FROM STDIN WITH (FORMAT text)")
+            .await
+            .unwrap();
+        let mut w = Pin::new(&mut copy);
+        for i in 0..5000 {
+            poll_fn(|cx| w.as_mut().poll_ready(cx)).await.unwrap();
+            w.as_mut()
+                .start_send(bytes::Bytes::from(format!("{i}\n")))
+                .unwrap();
+        }
+        poll_fn(|cx| w.as_mut().poll_close(cx)).await.unwrap();
+        assert_eq!(w.rows(), Some(5000));
+        drop(copy);
+        let sum: i64 = c
+            .query_one("SELECT sum(i)::int8 FROM sink_t", &[])
+            .await
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(sum, 4999 * 5000 / 2);
+    }
+}
+
+pub async fn cancel_token<R: TestRuntime>() {
+    for s in servers() {
+        let mut c = connect::<R>(s).await;
+        let token = c.cancel_token().unwrap();
+        let sql = if s.database().is_none() {
+            "SELECT count(*) FROM generate_series(1, 10000000000)"
+        } else {
+            "SELECT pg_sleep(30)"
+        };
+        let canceller = R::spawn(async move {
+            R::sleep(Duration::from_millis(300)).await;
+            token.cancel().await.unwrap();
+        });
+        let err = c.query(sql, &[]).await.unwrap_err();
+        canceller.await;
+        assert_eq!(err.sqlstate(), Some("57014"), "{:?}: {err}", s.kind());
+        assert_eq!(
+            c.query_one("SELECT 7", &[])
+                .await
+                .unwrap()
+                .get::<i32>(0)
+                .unwrap(),
+            7
+        );
+    }
+}
+
+/// Connection::wait_for_notification, and the Client's notification streams:
+/// received while idle, bounded with a dropped count, ended when the connection
+/// is lost. hyperd has no LISTEN: its error is checked.
+pub async fn notifications<R: TestRuntime>() {
+    for s in [harness::pg15(), harness::pg18()] {
+        let mut listener = connect::<R>(s).await;
+        let mut notifier = connect::<R>(s).await;
+        listener.batch_execute("LISTEN conn_chan").await.unwrap();
+        notifier
+            .execute("SELECT pg_notify('conn_chan', 'hi')", &[])
+            .await
+            .unwrap();
+        let n = listener
+            .wait_for_notification(Some(Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.payload, "hi");
+        assert!(listener
+            .wait_for_notification(Some(Duration::from_millis(100)))
+            .await
+            .unwrap()
+            .is_none());
+
+        let (client, driver) = Client::<R>::connect(&s.conninfo(user(s))).await.unwrap();
+        let driver = R::spawn(driver);
+        let mut all = client.notifications();
+        let mut small = client.notifications_with_capacity(2);
+        client.batch_execute("LISTEN client_chan").await.unwrap();
+        let pid: i32 = client.query("SELECT pg_backend_pid()", &[]).await.unwrap()[0]
+            .get(0)
+            .unwrap();
+        let notifier_pid: i32 = notifier
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0)
+            .unwrap();
+        // Sent while the client is idle: the driver keeps reading.
+        notifier
+            .execute(
+                "SELECT pg_notify('client_chan', 'n' || g) FROM generate_series(1, 5) g",
+                &[],
+            )
+            .await
+            .unwrap();
+        for g in 1..=5 {
+            let n = next_within::<R, _>(&mut all, Duration::from_secs(10))
+                .await
+                .expect("a notification within 10 s")
+                .unwrap()
+                .unwrap();
+            assert_eq!(n.channel, "client_chan");
+            assert_eq!(n.payload, format!("n{g}"));
+            assert_eq!(i64::from(n.process_id), i64::from(notifier_pid));
+        }
+        assert_eq!(small.dropped(), 3);
+        assert_eq!(small.try_next().unwrap().payload, "n1");
+        assert_eq!(small.try_next().unwrap().payload, "n2");
+        assert!(small.try_next().is_none());
+        // The connection is lost: the stream says so, then ends.
+        notifier
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let end = next_within::<R, _>(&mut all, Duration::from_secs(10))
+            .await
+            .expect("the end within 10 s");
+        assert!(
+            matches!(end, Some(Err(Error::ConnectionLost(_)))),
+            "{end:?}"
+        );
+        assert!(next(&mut all).await.is_none());
+        assert!(driver.await.is_err());
+    }
+    let mut c = connect::<R>(harness::hyper()).await;
+    let err = c.batch_execute("LISTEN chan").await.unwrap_err();
+    assert_eq!(err.sqlstate(), Some("42601"));
+    assert!(c.is_healthy());
+}
+
+/// Drop query futures at arbitrary points, then check the next query gets its
+/// own result: `rounds` times per server and drop policy.
+pub async fn dropped_futures_never_confuse_the_next_query<R: Runtime>(rounds: i64) {
+    for s in servers() {
+        for policy in [DropPolicy::CancelThenDrain, DropPolicy::Drain] {
+            let mut c = connect::<R>(s).await;
+            c.set_drop_policy(policy);
+            let mut completed = 0;
+            for i in 0..rounds {
+                // Dropped after 1, 2, 3... polls: right after sending, after the first
+                // bytes of the answer, and so on; every fifth runs to its end.
+                // Every fifth is dropped at a point in time instead (a tiny deadline).
+                let polls = (i % 5) as usize + 1;
+                let params: [&(dyn hyperwire_async::ToSql + Sync); 1] = [&i];
+                let query = c.query("SELECT $1::int8, g FROM generate_series(1, 20) g", &params);
+                let r = match i % 5 {
+                    4 => Some(query.await),
+                    3 => within::<R, _>(Duration::from_micros(20 * (i as u64 % 30)), query).await,
+                    _ => poll_a_few(polls, query).await,
+                };
+                if let Some(Ok(rows)) = r {
+                    assert_eq!(rows.len(), 20);
+                    assert_eq!(rows[0].get::<i64>(0).unwrap(), i, "a stale answer");
+                    completed += 1;
+                }
+                if i % 50 == 0 {
+                    // A stream dropped mid-way.
+                    let mut rows = c
+                        .query_stream("SELECT g FROM generate_series(1, 100000) g", &[])
+                        .await
+                        .unwrap();
+                    let _ = next(&mut rows).await;
+                }
+                if i % 97 == 0 {
+                    // A COPY OUT dropped mid-way.
+                    let mut chunks = c
+                        .copy_out("COPY (SELECT g FROM generate_series(1, 200000) g) TO STDOUT WITH (FORMAT text)")
+                        .await
+                        .unwrap();
+                    let _ = next(&mut chunks).await;
+                }
+                let check = 1_000_000 + i;
+                let row = c
+                    .query_one("SELECT $1::int8", &[&check])
+                    .await
+                    .unwrap_or_else(|e| panic!("{:?} {policy:?} #{i}: {e}", s.kind()));
+                assert_eq!(
+                    row.get::<i64>(0).unwrap(),
+                    check,
+                    "{:?} {policy:?} #{i}",
+                    s.kind()
+                );
+            }
+            assert!(c.is_healthy());
+            eprintln!(
+                "{:?} {policy:?}: {completed} of {rounds} timed queries completed",
+                s.kind()
+            );
+            assert!(
+                completed <= rounds * 95 / 100,
+                "too few futures were dropped to test anything"
+            );
+        }
+    }
+}
+
+/// Many tasks share one pipelined Client; some drop their futures midway. Every
+/// completed query returns its own value.
+pub async fn shared_client_pipelines_many_tasks<R: TestRuntime>() {
+    for s in servers() {
+        let (client, driver) = Client::<R>::connect(&s.conninfo(user(s))).await.unwrap();
+        let driver = R::spawn(driver);
+        let mut tasks = Vec::new();
+        for t in 0..32i64 {
+            let client = client.clone();
+            tasks.push(R::spawn(async move {
+                let mut ok = 0;
+                for i in 0..50i64 {
+                    let v = t * 1000 + i;
+                    if i % 7 == 3 {
+                        // Dropped after one poll: its answer must not reach anyone.
+                        let _ = poll_a_few(1, client.query("SELECT $1::int8", &[&v])).await;
+                        continue;
+                    }
+                    let rows = client.query("SELECT $1::int8", &[&v]).await.unwrap();
+                    assert_eq!(rows[0].get::<i64>(0).unwrap(), v);
+                    ok += 1;
+                }
+                ok
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await;
+        }
+        assert_eq!(total, 32 * (50 - 7));
+        let err = client.query("SELECT 1/0", &[]).await.unwrap_err();
+        assert_eq!(err.sqlstate(), Some("22012"), "{:?}", s.kind());
+        drop(client);
+        driver.await.unwrap();
+    }
+}
+
+/// The three statement policies through PgBouncer in transaction mode, on the
+/// Connection and on the shared Client. All three work: unnamed and simple by
+/// design; named because a statement missing on another server connection
+/// (26000) is evicted and prepared again, once, outside transactions.
+pub async fn statement_policies_through_pgbouncer<R: TestRuntime>() {
+    let s = harness::pgbouncer();
+    for policy in [
+        StatementPolicy::Unnamed,
+        StatementPolicy::Simple,
+        StatementPolicy::default(),
+    ] {
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            let mut c = connect::<R>(s).await;
+            c.set_statement_policy(policy);
+            conns.push(c);
+        }
+        for i in 0..30i64 {
+            let c = &mut conns[(i % 3) as usize];
+            // No parameters: the simple protocol cannot send them.
+            let sql = format!("SELECT {}::int8 + 1", i % 4);
+            let row = c
+                .query_one(&sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{policy:?} #{i}: {e}"));
+            assert_eq!(row.get::<i64>(0).unwrap(), i % 4 + 1, "{policy:?}");
+        }
+        let mut drivers = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let conn = connect::<R>(s).await;
+            let (client, driver) =
+                Client::with_options(conn, hyperwire_async::DEFAULT_MAX_IN_FLIGHT, policy);
+            drivers.push(R::spawn(driver));
+            clients.push(client);
+        }
+        for i in 0..30i64 {
+            let c = &clients[(i % 3) as usize];
+            let sql = format!("SELECT {}::int8 + 1", i % 4);
+            let rows = c
+                .query(&sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("Client {policy:?} #{i}: {e}"));
+            assert_eq!(rows[0].get::<i64>(0).unwrap(), i % 4 + 1);
+        }
+        drop(clients);
+        for d in drivers {
+            d.await.unwrap();
+        }
+    }
+}
