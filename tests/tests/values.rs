@@ -541,41 +541,70 @@ fn hyperd_reads_every_type_in_every_format() {
 }
 
 #[test]
-fn hyperd_arrays_in_text_and_binary() {
-    // Hyper writes arrays as `[...]` in text; format 2 has a layout of its own
-    // that this crate does not read.
+fn hyperd_arrays_in_every_format() {
+    // Hyper writes arrays as `[...]` in text, and has its own HyperBinary layout.
     let mut h = Hyper::new();
-    let mut both = |expr: &str| -> [Vec<Option<String>>; 2] {
-        let sql = format!("SELECT {expr} AS v");
-        let r = h.text.simple_query(&sql).unwrap();
-        let text = r[0].rows[0].get(0).unwrap();
-        let stmt = h.binary.prepare(&sql).unwrap();
-        let rows = h.binary.query_prepared(&stmt, &[]).unwrap();
-        assert_eq!(rows[0].columns()[0].format(), Format::Binary);
-        [text, rows[0].get(0).unwrap()]
-    };
     let expected: Vec<Option<String>> = ["a b", "c\"d", "x,y", "", "NULL", "[z]", "é"]
         .iter()
         .map(|s| Some(s.to_string()))
         .chain([None])
         .collect();
-    let got = both("ARRAY['a b', 'c\"d', 'x,y', '', 'NULL', '[z]', 'é', NULL]");
-    assert_eq!(got, [expected.clone(), expected]);
-    let got = both("ARRAY[]::text[]");
-    assert_eq!(got, [Vec::new(), Vec::new()]);
-    let sql = "SELECT ARRAY[1.5::numeric(10,2), NULL] AS n, ARRAY[date '2024-01-01'] AS d, \
-               ARRAY[(-9223372036854775808)::bigint] AS b";
-    let r = h.text.simple_query(sql).unwrap();
-    let stmt = h.binary.prepare(sql).unwrap();
-    let rows = h.binary.query_prepared(&stmt, &[]).unwrap();
-    for row in [&r[0].rows[0], &rows[0]] {
-        assert_eq!(
-            row.get::<Vec<Option<Numeric>>>(0).unwrap(),
-            [Some(n("1.50")), None]
-        );
-        assert_eq!(row.get::<Vec<Date>>(1).unwrap(), [date(2024, 1, 1)]);
-        assert_eq!(row.get::<Vec<i64>>(2).unwrap(), [i64::MIN]);
-    }
+    let got =
+        h.read::<Vec<Option<String>>>("ARRAY['a b', 'c\"d', 'x,y', '', 'NULL', '[z]', 'é', NULL]");
+    assert_eq!(got, [expected.clone(), expected.clone(), expected]);
+    h.check("ARRAY[]::array(text)", Vec::<String>::new());
+    h.check("ARRAY[]::array(int)", Vec::<i32>::new());
+    h.check(
+        "ARRAY[1, 2, 3, 4, 5, 6, 7, 8, NULL, -2147483648]",
+        vec![
+            Some(1),
+            Some(2),
+            Some(3),
+            Some(4),
+            Some(5),
+            Some(6),
+            Some(7),
+            Some(8),
+            None,
+            Some(i32::MIN),
+        ],
+    );
+    h.check("ARRAY[(-9223372036854775808)::bigint]", vec![i64::MIN]);
+    h.check(
+        "ARRAY[date '2024-01-01', NULL]",
+        vec![Some(date(2024, 1, 1)), None],
+    );
+    h.check("ARRAY[true, false]", vec![true, false]);
+    h.check("ARRAY[1.5::double precision]", vec![1.5f64]);
+    h.check(
+        "ARRAY[timestamp '2024-06-15 13:14:15.5']",
+        vec![ts("2024-06-15 13:14:15.5")],
+    );
+    h.check("ARRAY[interval '1 day']", vec![Interval::new(0, 1, 0)]);
+    h.check(
+        "ARRAY['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid]",
+        vec!["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+            .parse::<Uuid>()
+            .unwrap()],
+    );
+    h.check(
+        "ARRAY['\\x01ff'::bytea, NULL]",
+        vec![Some(vec![1u8, 0xff]), None],
+    );
+    // Numeric elements: the array column's modifier gives their scale.
+    h.check(
+        "ARRAY[1.5::numeric(10,2), NULL]",
+        vec![Some(n("1.50")), None],
+    );
+    h.check("ARRAY['-1.5'::numeric(38,4)]", vec![n("-1.5000")]);
+    // Array parameters go in PostgreSQL binary when their type is declared.
+    let stmt = h
+        .binary
+        .prepare_typed("SELECT $1::array(int) AS v", &[oid::INT4_ARRAY])
+        .unwrap();
+    let v = vec![Some(1i32), None, Some(i32::MAX)];
+    let rows = h.binary.query_prepared(&stmt, &[&v]).unwrap();
+    assert_eq!(rows[0].get::<Vec<Option<i32>>>(0).unwrap(), v);
 }
 
 #[test]

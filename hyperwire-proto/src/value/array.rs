@@ -1,5 +1,6 @@
-//! One-dimensional arrays in text (`{1,NULL,"a b"}`) and PostgreSQL binary: `Vec<T>`
-//! and `Vec<Option<T>>` of the element types. HyperBinary has no array form.
+//! One-dimensional arrays in text (`{1,NULL,"a b"}`, or Hyper's `[1,NULL,"a b"]`)
+//! and PostgreSQL binary: `Vec<T>` and `Vec<Option<T>>` of the element types.
+//! HyperBinary arrays are read (see `hyper_array`), never written.
 //!
 //! Binary layout: ndim (i32, 0 for an empty array, else 1), has-NULL flag (i32),
 //! element OID, then per dimension its length and lower bound (i32 each), then each
@@ -328,8 +329,8 @@ fn decode_text<T: for<'b> FromSql<'b>>(elem: ColumnType, raw: &[u8]) -> Result<V
 }
 
 impl<'a, T: ArrayElement + for<'b> FromSql<'b>> FromSql<'a> for Vec<T> {
-    /// A one-dimensional array (or an empty one) of a known element type, in text
-    /// or binary. Elements are decoded as `T` from the array's element type.
+    /// A one-dimensional array (or an empty one) of a known element type, in any
+    /// format. Elements are decoded as `T` from the array's element type.
     fn decode(ty: ColumnType, format: Format, raw: &'a [u8]) -> Result<Self, ValueError> {
         let elem = oid::element_of(ty.oid).ok_or(wrong_type("Vec<T>", ty))?;
         // An array column's modifier is its elements' (numeric(10,2)[]).
@@ -337,7 +338,7 @@ impl<'a, T: ArrayElement + for<'b> FromSql<'b>> FromSql<'a> for Vec<T> {
         match format {
             Format::Text => decode_text(elem, raw),
             Format::Binary => decode_binary(elem, raw),
-            Format::HyperBinary => Err(ValueError::UnsupportedFormat { sql: SQL, format }),
+            Format::HyperBinary => super::hyper_array::decode(elem, raw),
         }
     }
 }

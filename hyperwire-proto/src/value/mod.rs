@@ -18,12 +18,13 @@
 //! | date, time, timestamp, timestamptz, interval | [`Date`], [`Time`], [`Timestamp`], [`TimestampTz`], [`Interval`] |
 //! | uuid | [`Uuid`] |
 //! | json, jsonb | [`Json`], [`Jsonb`], `&str`, `String` |
-//! | one-dimensional arrays of these (formats 0 and 1) | `Vec<T>`, `Vec<Option<T>>` |
+//! | one-dimensional arrays of these (written in formats 0 and 1, read in all three) | `Vec<T>`, `Vec<Option<T>>` |
 
 mod array;
 mod bytes;
 mod datetime;
 mod error;
+mod hyper_array;
 mod interval;
 mod json;
 mod numeric;
