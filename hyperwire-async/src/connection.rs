@@ -273,6 +273,7 @@ impl<R: Runtime> Connection<R> {
 
     /// Reads until every abandoned request has ended (the core discards their
     /// answers); nothing is sent.
+    #[cfg(feature = "deadpool")]
     pub(crate) async fn finish_abandoned(&mut self) -> Result<()> {
         self.flush().await?;
         loop {

@@ -5,7 +5,7 @@
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_core::Stream;
 use hyperwire_proto::result::rows_affected;
 use hyperwire_proto::{Event, RequestId, ServerError};
@@ -138,6 +138,7 @@ impl<R: Runtime> CopyOutStream<'_, R> {
     }
 
     /// Copies from the current chunk into `buf`; `Ok(0)` at the end.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
     fn poll_read_bytes(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
@@ -153,7 +154,7 @@ impl<R: Runtime> CopyOutStream<'_, R> {
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.rest.get(..n)) {
             dst.copy_from_slice(src);
         }
-        self.rest.advance(n);
+        bytes::Buf::advance(&mut self.rest, n);
         Poll::Ready(Ok(n))
     }
 }
@@ -166,6 +167,7 @@ impl<R: Runtime> Stream for CopyOutStream<'_, R> {
     }
 }
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 fn to_io(e: Error) -> std::io::Error {
     match e {
         Error::Io(e) => e,
@@ -284,6 +286,7 @@ impl<R: Runtime> CopyIn<'_, R> {
         Poll::Ready(Ok(rows))
     }
 
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
     fn poll_write_bytes(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
         ready!(self.poll_ready(cx))?;
         self.queue(buf)?;
