@@ -801,13 +801,23 @@ fn hyperd_hyperbinary_copy_in_then_out() {
     assert_eq!(row.get::<i32>(3).unwrap(), i32::MIN);
     assert_eq!(row.get::<i64>(4).unwrap(), i64::MAX);
 
+    // The schema for reading comes from the table's description (with the
+    // modifiers), plus the nullability hyperd does not describe.
+    let stmt = c.prepare("SELECT * FROM copy_values").unwrap();
+    let described = CopySchema::from_columns(stmt.columns(), |i| i != 5 && i != 11).unwrap();
+    let oids = |s: &CopySchema| -> Vec<(u32, bool)> {
+        s.columns().iter().map(|c| (c.ty.oid, c.nullable)).collect()
+    };
+    assert_eq!(oids(&described), oids(&copy_schema()));
+    c.close_statement(stmt).unwrap();
+
     // COPY OUT, read in small pieces so values straddle the reads.
     let mut r = c
         .copy_out(
             "COPY (SELECT * FROM copy_values ORDER BY s, bi) TO STDOUT WITH (FORMAT HYPERBINARY)",
         )
         .unwrap();
-    let mut dec = CopyDecoder::new(copy_schema());
+    let mut dec = CopyDecoder::new(described);
     let mut got = Vec::with_capacity(usize::try_from(COPY_ROWS).unwrap());
     let mut buf = [0u8; 1021];
     loop {

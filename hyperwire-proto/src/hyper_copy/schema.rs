@@ -95,6 +95,25 @@ impl CopySchema {
         Ok(CopySchema { columns, layouts })
     }
 
+    /// A schema from result columns (those of `SELECT * FROM t` as prepared, say,
+    /// which carry the type modifiers), with each column's nullability (by index),
+    /// which hyperd's descriptions do not tell.
+    pub fn from_columns(
+        columns: &[crate::result::Column],
+        nullable: impl Fn(usize) -> bool,
+    ) -> Result<CopySchema, CopyError> {
+        CopySchema::new(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| CopyColumn {
+                    ty: c.column_type(),
+                    nullable: nullable(i),
+                })
+                .collect(),
+        )
+    }
+
     /// The columns.
     pub fn columns(&self) -> &[CopyColumn] {
         &self.columns
