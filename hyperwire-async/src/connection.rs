@@ -48,6 +48,9 @@ pub struct Connection<R: Runtime> {
     /// The request of a call that has not finished (if its future is dropped, the
     /// next call settles it).
     pub(crate) in_flight: Option<RequestId>,
+    /// The statement the in-flight query is preparing for the cache (if its
+    /// future is dropped, the cache must not wait for it forever).
+    preparing: Option<(String, Vec<u32>)>,
     drop_policy: DropPolicy,
     statements: u64,
     /// TLS settings for the cancel connection, and whether TLS starts at once.
@@ -110,6 +113,7 @@ impl<R: Runtime> Connection<R> {
             target,
             inbox: Inbox::default(),
             in_flight: None,
+            preparing: None,
             drop_policy: DropPolicy::default(),
             statements: 0,
             cancel_tls: None,
@@ -244,6 +248,9 @@ impl<R: Runtime> Connection<R> {
 
     /// Settles a request left behind by a dropped future, as the policy says.
     pub(crate) async fn settle(&mut self) -> Result<()> {
+        if let Some((sql, types)) = self.preparing.take() {
+            self.cache.prepare_ended(&sql, &types);
+        }
         let Some(id) = self.in_flight.take() else {
             return Ok(());
         };
@@ -378,9 +385,13 @@ impl<R: Runtime> Connection<R> {
             let mut sent = self.cache.send(&mut self.proto, sql, &encoded)?;
             let id = sent.request;
             let collector = sent.collector();
+            if sent.is_preparing() {
+                self.preparing = Some((sql.to_owned(), encoded.types.clone()));
+            }
             let result = self
                 .collect_with(id, collector, |ev| sent.observe(ev))
                 .await;
+            self.preparing = None;
             match result {
                 Ok(mut results) => {
                     sent.succeeded(&mut self.cache, sql, &encoded.types);
@@ -396,7 +407,10 @@ impl<R: Runtime> Connection<R> {
                         _ => return Err(Error::Server(e)),
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.cache.prepare_ended(sql, &encoded.types);
+                    return Err(e);
+                }
             }
         }
     }

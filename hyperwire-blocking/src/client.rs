@@ -298,7 +298,11 @@ impl Client {
                         _ => return Err(Error::Server(e)),
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A timeout or a failure: the statement was not prepared.
+                    self.cache.prepare_ended(sql, &encoded.types);
+                    return Err(e);
+                }
             }
         }
     }

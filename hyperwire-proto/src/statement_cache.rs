@@ -94,6 +94,12 @@ impl CachedQuery {
         }
     }
 
+    /// Whether this query prepares a statement for the cache (an adapter that
+    /// abandons it calls [`StatementCache::prepare_ended`]).
+    pub fn is_preparing(&self) -> bool {
+        self.prepared.is_some()
+    }
+
     /// Notes the description of a statement being prepared.
     pub fn observe(&mut self, ev: &Event<'_>) {
         if self.prepared.is_none() {

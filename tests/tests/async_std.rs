@@ -129,3 +129,9 @@ fn copy_with_futures_io_traits() {
         }
     });
 }
+
+#[test]
+fn abandoned_prepare_is_forgotten() {
+    on_async_std(suite::abandoned_prepare_is_forgotten::<AsyncStd>());
+    on_smol(suite::abandoned_prepare_is_forgotten::<Smol>());
+}

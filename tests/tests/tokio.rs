@@ -196,3 +196,8 @@ fn connection_futures_are_send() {
     };
     assert_send(&f);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_prepare_is_forgotten() {
+    suite::abandoned_prepare_is_forgotten::<Tokio>().await;
+}

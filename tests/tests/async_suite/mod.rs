@@ -538,3 +538,28 @@ pub async fn statement_policies_through_pgbouncer<R: TestRuntime>() {
         }
     }
 }
+
+/// A query dropped while it prepared a statement for the cache does not keep
+/// that statement "being prepared" forever: the next run prepares and caches it.
+pub async fn abandoned_prepare_is_forgotten<R: Runtime>() {
+    let mut c = connect::<R>(harness::pg15()).await;
+    c.set_drop_policy(DropPolicy::Drain);
+    let sql = "SELECT $1::int8 + 40";
+    let params: [&(dyn hyperwire_async::ToSql + Sync); 1] = [&2i64];
+    assert!(poll_a_few(1, c.query(sql, &params)).await.is_none());
+    for _ in 0..2 {
+        let row = c.query_one(sql, &params).await.unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 42);
+    }
+    // The abandoned Parse ran (Drain) and the later run prepared its own.
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+            &[&sql],
+        )
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 2, "the statement was not cached after the abandoned run");
+}
