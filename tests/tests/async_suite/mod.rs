@@ -544,7 +544,8 @@ pub async fn statement_policies_through_pgbouncer<R: TestRuntime>() {
 pub async fn abandoned_prepare_is_forgotten<R: Runtime>() {
     let mut c = connect::<R>(harness::pg15()).await;
     c.set_drop_policy(DropPolicy::Drain);
-    let sql = "SELECT $1::int8 + 40";
+    // The sleep keeps the first poll from seeing the answer.
+    let sql = "SELECT $1::int8 + 40 FROM pg_sleep(0.05)";
     let params: [&(dyn hyperwire_async::ToSql + Sync); 1] = [&2i64];
     assert!(poll_a_few(1, c.query(sql, &params)).await.is_none());
     for _ in 0..2 {
