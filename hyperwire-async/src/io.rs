@@ -70,9 +70,16 @@ pub(crate) fn poll_write_pending<S: Socket>(
 ) -> Poll<io::Result<()>> {
     while !proto.pending_send().is_empty() {
         match io.poll_write(cx, proto.pending_send()) {
-            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(0)) => {
+                proto.recv_eof();
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
             Poll::Ready(Ok(n)) => proto.advance_send(n),
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Err(e)) => {
+                // The connection is gone: the machine must not look usable.
+                proto.recv_eof();
+                return Poll::Ready(Err(e));
+            }
             Poll::Pending => return Poll::Pending,
         }
     }
@@ -104,7 +111,10 @@ pub(crate) fn poll_pump<S: Socket>(
             proto.recv_eof();
             Poll::Ready(Ok(()))
         }
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Ready(Err(e)) => {
+            proto.recv_eof();
+            Poll::Ready(Err(e))
+        }
         Poll::Pending => Poll::Pending,
     }
 }
@@ -129,7 +139,10 @@ pub(crate) fn poll_flush<S: Socket>(
                         }
                         proto.recv_commit(n);
                     }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Err(e)) => {
+                        proto.recv_eof();
+                        return Poll::Ready(Err(e));
+                    }
                     Poll::Pending => return Poll::Pending,
                 }
             }

@@ -59,7 +59,11 @@ impl Conn {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // The connection is gone: the machine must not look usable.
+                self.proto.recv_eof();
+                Err(e.into())
+            }
         }
     }
 
@@ -81,7 +85,10 @@ impl Conn {
                 self.proto.recv_eof();
                 Ok(true)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                self.proto.recv_eof();
+                Err(e.into())
+            }
         }
     }
 

@@ -1545,3 +1545,29 @@ fn a_message_received_before_its_request_cannot_answer_it() {
     );
     assert_eq!(ev.last().unwrap(), &format!("Done {{ request: {id:?} }}"));
 }
+
+/// Found by tests/tests/fault.rs: a connection cut during COPY IN left the tokio
+/// connection reporting `is_healthy() == true` after its I/O error (the EOF was
+/// recorded, but the machine turned fatal only when next polled). Once the server
+/// has closed, the machine is not healthy, while the events received before the
+/// close can still be polled.
+#[test]
+fn the_server_closing_makes_the_machine_unhealthy_at_once() {
+    let mut p = ready_machine();
+    let id = p.query("SELECT 1").unwrap();
+    take_sent(&mut p);
+    p.receive(&cat(&[row_desc(&[("a", 23)]), data_row(&[Some(b"1")])]));
+    assert!(p.is_healthy());
+    p.recv_eof();
+    assert!(!p.is_healthy(), "closed by the server");
+    let ev = drain(&mut p);
+    assert_eq!(kinds(&ev), ["RowDescription", "DataRow", "Fatal"], "{ev:?}");
+    assert!(matches!(
+        p.error(),
+        Some(Error::Closed(
+            hyperwire_proto::ClosedReason::WithPendingRequests
+        ))
+    ));
+    assert!(!p.abandon(id) || !p.is_healthy());
+    assert!(p.query("SELECT 1").is_err());
+}

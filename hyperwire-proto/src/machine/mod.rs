@@ -564,9 +564,11 @@ impl Protocol {
 
     // ---- getters -----------------------------------------------------------------
 
-    /// Whether the connection can still be used (no fatal error, not terminated).
+    /// Whether the connection can still be used (no fatal error, not terminated, and
+    /// the server has not closed it: after [`recv_eof`](Self::recv_eof) the events
+    /// already received can still be polled, but nothing new can be answered).
     pub fn is_healthy(&self) -> bool {
-        self.core.fatal.is_none() && self.core.phase != Phase::Terminated
+        self.core.fatal.is_none() && self.core.phase != Phase::Terminated && !self.recv.eof
     }
 
     /// Whether the startup finished.
