@@ -1,0 +1,248 @@
+//! The ARROWSTREAM decoder: CopyData chunks in, record batches out.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use arrow_array::RecordBatch;
+use arrow_buffer::{Buffer, MutableBuffer};
+use arrow_ipc::reader::StreamDecoder;
+use arrow_schema::SchemaRef;
+
+use crate::error::Error;
+use crate::DEFAULT_MAX_MESSAGE_LEN;
+
+/// The IPC continuation marker that starts every message of a current stream.
+const CONTINUATION: [u8; 4] = [0xff; 4];
+
+/// Where the decoder is inside the current IPC message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the 4-byte continuation marker and the 4-byte metadata length.
+    Prefix,
+    /// Reading the metadata flatbuffer, bytes `start..end` of the message.
+    Metadata { start: usize, end: usize },
+    /// Reading the body, which ends at byte `end` of the message.
+    Body { end: usize },
+    /// The end-of-stream marker was read.
+    Ended,
+    /// An error was returned; nothing more is decoded.
+    Failed,
+}
+
+/// Decodes the Arrow IPC stream of `COPY ... TO STDOUT WITH (FORMAT ARROWSTREAM)`.
+///
+/// Call order: [`feed`](Self::feed) a CopyData chunk (split at any byte), then
+/// [`next_batch`](Self::next_batch) until it returns `Ok(None)`; repeat; at the
+/// end of the COPY, [`finish`](Self::finish). Every IPC message is framed here
+/// before Arrow sees it, so a declared length beyond the bound is refused before
+/// any memory is reserved for it; one message and the unread rest of the fed
+/// chunks are held at most. An error is sticky.
+#[derive(Debug)]
+pub struct ArrowStreamDecoder {
+    inner: StreamDecoder,
+    input: Vec<u8>,
+    pos: usize,
+    message: MutableBuffer,
+    phase: Phase,
+    max_message_len: usize,
+    batches: u64,
+    rows: u64,
+}
+
+impl Default for ArrowStreamDecoder {
+    fn default() -> Self {
+        ArrowStreamDecoder::new()
+    }
+}
+
+impl ArrowStreamDecoder {
+    /// A decoder accepting messages up to [`DEFAULT_MAX_MESSAGE_LEN`].
+    pub fn new() -> ArrowStreamDecoder {
+        ArrowStreamDecoder {
+            inner: StreamDecoder::new(),
+            input: Vec::new(),
+            pos: 0,
+            message: MutableBuffer::new(0),
+            phase: Phase::Prefix,
+            max_message_len: DEFAULT_MAX_MESSAGE_LEN,
+            batches: 0,
+            rows: 0,
+        }
+    }
+
+    /// Sets the largest IPC message (metadata and body, in bytes) accepted.
+    pub fn with_max_message_len(mut self, len: usize) -> ArrowStreamDecoder {
+        self.max_message_len = len;
+        self
+    }
+
+    /// The stream's schema, once its first message was decoded.
+    pub fn schema(&self) -> Option<SchemaRef> {
+        self.inner.schema()
+    }
+
+    /// The record batches decoded so far.
+    pub fn batches(&self) -> u64 {
+        self.batches
+    }
+
+    /// The rows of the record batches decoded so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Whether the end-of-stream marker was read.
+    pub fn is_ended(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    /// Takes the next CopyData chunk. Call [`next_batch`](Self::next_batch) until
+    /// it returns `Ok(None)` before feeding the next one, so that no more than one
+    /// chunk waits here.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        match self.phase {
+            Phase::Failed => return Err(Error::Finished),
+            Phase::Ended if !chunk.is_empty() => return self.fail(Error::TrailingData),
+            _ => {}
+        }
+        if self.pos >= self.input.len() {
+            self.input.clear();
+        } else {
+            self.input.drain(..self.pos);
+        }
+        self.pos = 0;
+        self.input.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The next record batch from the bytes fed so far, or `Ok(None)` when they
+    /// hold no complete one (feed more).
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        loop {
+            match self.phase {
+                Phase::Failed => return Err(Error::Finished),
+                Phase::Ended => {
+                    if self.pos < self.input.len() {
+                        return self.fail(Error::TrailingData);
+                    }
+                    return Ok(None);
+                }
+                Phase::Prefix => {
+                    if !self.fill(4) {
+                        return Ok(None);
+                    }
+                    let continued = self.message.as_slice().get(..4) == Some(&CONTINUATION[..]);
+                    let prefix = if continued { 8 } else { 4 };
+                    if !self.fill(prefix) {
+                        return Ok(None);
+                    }
+                    let len = match self.message.as_slice().get(prefix - 4..prefix) {
+                        Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+                        _ => return self.fail(Error::Malformed("short message prefix")),
+                    };
+                    let Ok(len) = usize::try_from(len) else {
+                        return self.fail(Error::Malformed("negative metadata length"));
+                    };
+                    if len == 0 {
+                        self.message.clear();
+                        self.phase = Phase::Ended;
+                        continue;
+                    }
+                    let end = prefix.saturating_add(len);
+                    if end > self.max_message_len {
+                        return self.too_large(end as u64);
+                    }
+                    self.phase = Phase::Metadata { start: prefix, end };
+                }
+                Phase::Metadata { start, end } => {
+                    if !self.fill(end) {
+                        return Ok(None);
+                    }
+                    let meta = self.message.as_slice().get(start..end).unwrap_or(&[]);
+                    let body = match arrow_ipc::root_as_message(meta) {
+                        Ok(m) => m.bodyLength(),
+                        Err(_) => {
+                            return self.fail(Error::Malformed(
+                                "message metadata is not an Arrow IPC message",
+                            ))
+                        }
+                    };
+                    let Ok(body) = u64::try_from(body) else {
+                        return self.fail(Error::Malformed("negative body length"));
+                    };
+                    let total = (end as u64).saturating_add(body);
+                    let end = match usize::try_from(total) {
+                        Ok(t) if t <= self.max_message_len => t,
+                        _ => return self.too_large(total),
+                    };
+                    self.message.reserve(end - self.message.len());
+                    self.phase = Phase::Body { end };
+                }
+                Phase::Body { end } => {
+                    if !self.fill(end) {
+                        return Ok(None);
+                    }
+                    self.phase = Phase::Prefix;
+                    let message = std::mem::replace(&mut self.message, MutableBuffer::new(0));
+                    if let Some(batch) = self.decode(message)? {
+                        self.batches += 1;
+                        self.rows += batch.num_rows() as u64;
+                        return Ok(Some(batch));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks that the stream ended where it should: at its end-of-stream marker,
+    /// with nothing after it. Returns the number of rows decoded.
+    pub fn finish(&self) -> Result<u64, Error> {
+        match self.phase {
+            Phase::Ended if self.pos >= self.input.len() => Ok(self.rows),
+            Phase::Ended => Err(Error::TrailingData),
+            Phase::Failed => Err(Error::Finished),
+            _ => Err(Error::Truncated),
+        }
+    }
+
+    /// Hands one complete message to Arrow.
+    fn decode(&mut self, message: MutableBuffer) -> Result<Option<RecordBatch>, Error> {
+        let mut buffer = Buffer::from(message);
+        let inner = &mut self.inner;
+        let result = catch_unwind(AssertUnwindSafe(|| inner.decode(&mut buffer)));
+        match result {
+            Ok(Ok(batch)) if buffer.is_empty() => Ok(batch),
+            Ok(Ok(_)) => self.fail(Error::Malformed("a message longer than it declared")),
+            Ok(Err(e)) => self.fail(Error::Arrow(e)),
+            Err(_) => self.fail(Error::Panicked),
+        }
+    }
+
+    /// Moves input bytes into the message until it holds `len` bytes; whether it
+    /// does.
+    fn fill(&mut self, len: usize) -> bool {
+        let have = self.message.len();
+        if have >= len {
+            return true;
+        }
+        let rest = self.input.get(self.pos..).unwrap_or(&[]);
+        let take = rest.len().min(len - have);
+        if let Some(bytes) = rest.get(..take) {
+            self.message.extend_from_slice(bytes);
+        }
+        self.pos += take;
+        self.message.len() >= len
+    }
+
+    fn too_large<T>(&mut self, len: u64) -> Result<T, Error> {
+        let max = self.max_message_len;
+        self.fail(Error::MessageTooLarge { len, max })
+    }
+
+    fn fail<T>(&mut self, e: Error) -> Result<T, Error> {
+        self.phase = Phase::Failed;
+        self.input = Vec::new();
+        self.pos = 0;
+        self.message = MutableBuffer::new(0);
+        Err(e)
+    }
+}
