@@ -1,5 +1,14 @@
-//! Structured: interleaves request calls with server messages. Contract: no panic,
-//! every request ends (Done) unless the machine goes Fatal, nothing after Fatal.
+//! Structured: interleaves request calls (simple, extended, pipelined, COPY, abandon)
+//! with server messages (well-formed ones from a menu, arbitrary frames, raw bytes).
+//!
+//! The machine's contract, checked after every step:
+//! - no panic;
+//! - nothing after `Fatal`, and a fatal machine refuses requests with the same error;
+//! - an event names only a request that was issued, is not `Done`, and was not
+//!   abandoned; `Done` comes once per request;
+//! - every request ends: whenever the machine is healthy and owes no response, every
+//!   request issued (and not abandoned) has had its `Done`; after the server's EOF the
+//!   machine is fatal.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -14,18 +23,50 @@ enum Op {
         sync: bool,
         max_rows: u8,
     },
+    Prepare,
+    ExecuteDescribed,
+    CloseStatement,
     Sync,
+    Flush,
     Abandon(u8),
     CopyData,
     CopyDone,
     CopyFail,
-    /// A well-formed server message of this type with this body.
+    /// A well-formed server message from a menu.
+    Canned(Canned),
+    /// A frame of this type with this body.
     Server {
         tag: u8,
         body: Vec<u8>,
     },
     /// Raw bytes.
     Raw(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Canned {
+    ParseComplete,
+    BindComplete,
+    CloseComplete,
+    NoData,
+    ParameterDescription,
+    RowDescription,
+    DataRow,
+    DataRowNull,
+    CommandComplete,
+    EmptyQuery,
+    PortalSuspended,
+    Error,
+    ReadyIdle,
+    ReadyInTransaction,
+    ReadyFailed,
+    CopyInResponse,
+    CopyOutResponse,
+    CopyData,
+    CopyDone,
+    Notice,
+    Notification,
+    ParameterStatus,
 }
 
 fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
@@ -35,6 +76,93 @@ fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     v
 }
 
+fn canned(c: Canned) -> Vec<u8> {
+    match c {
+        Canned::ParseComplete => frame(b'1', b""),
+        Canned::BindComplete => frame(b'2', b""),
+        Canned::CloseComplete => frame(b'3', b""),
+        Canned::NoData => frame(b'n', b""),
+        Canned::ParameterDescription => frame(b't', &[0, 1, 0, 0, 0, 23]),
+        Canned::RowDescription => {
+            let mut b = vec![0, 1];
+            b.extend_from_slice(b"c\0");
+            b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 23, 0, 4, 0xff, 0xff, 0xff, 0xff]);
+            b.extend_from_slice(&[0, 0]);
+            frame(b'T', &b)
+        }
+        Canned::DataRow => frame(b'D', &[0, 1, 0, 0, 0, 1, b'1']),
+        Canned::DataRowNull => frame(b'D', &[0, 1, 0xff, 0xff, 0xff, 0xff]),
+        Canned::CommandComplete => frame(b'C', b"SELECT 1\0"),
+        Canned::EmptyQuery => frame(b'I', b""),
+        Canned::PortalSuspended => frame(b's', b""),
+        Canned::Error => frame(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0"),
+        Canned::ReadyIdle => frame(b'Z', b"I"),
+        Canned::ReadyInTransaction => frame(b'Z', b"T"),
+        Canned::ReadyFailed => frame(b'Z', b"E"),
+        Canned::CopyInResponse => frame(b'G', &[0, 0, 1, 0, 0]),
+        Canned::CopyOutResponse => frame(b'H', &[0, 0, 1, 0, 0]),
+        Canned::CopyData => frame(b'd', b"1\n"),
+        Canned::CopyDone => frame(b'c', b""),
+        Canned::Notice => frame(b'N', b"SWARNING\0C01000\0Mhi\0\0"),
+        Canned::Notification => frame(b'A', b"\0\0\0\x07ch\0payload\0"),
+        Canned::ParameterStatus => frame(b'S', b"TimeZone\0UTC\0"),
+    }
+}
+
+struct Contract {
+    /// Issued, not abandoned, no `Done` yet.
+    open: BTreeSet<RequestId>,
+    /// Issued at some point.
+    issued: Vec<RequestId>,
+    abandoned: BTreeSet<RequestId>,
+    done: BTreeSet<RequestId>,
+    fatal: bool,
+}
+
+impl Contract {
+    fn issued(&mut self, r: Result<RequestId, hyperwire_proto::Error>) {
+        match r {
+            Ok(id) => {
+                assert!(!self.fatal, "a fatal machine accepted a request");
+                assert!(!self.done.contains(&id) && !self.open.contains(&id));
+                self.open.insert(id);
+                self.issued.push(id);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn poll(&mut self, p: &mut Protocol) {
+        let n = p.pending_send().len();
+        p.advance_send(n);
+        while let Some(ev) = p.poll_event() {
+            assert!(!self.fatal, "an event after Fatal: {ev:?}");
+            if let Some(r) = ev.request() {
+                assert!(
+                    self.open.contains(&r),
+                    "event for a request that is not open: {ev:?} (done: {}, abandoned: {})",
+                    self.done.contains(&r),
+                    self.abandoned.contains(&r)
+                );
+            }
+            match ev {
+                Event::Fatal(_) => self.fatal = true,
+                Event::Done { request } => {
+                    self.open.remove(&request);
+                    self.done.insert(request);
+                }
+                _ => {}
+            }
+        }
+        if self.fatal {
+            assert!(!p.is_healthy());
+            assert!(p.query("SELECT 1").is_err(), "a fatal machine took a request");
+        } else if p.is_healthy() && p.pending_responses() == 0 && !p.in_copy_in() {
+            assert!(self.open.is_empty(), "requests never ended: {:?}", self.open);
+        }
+    }
+}
+
 fuzz_target!(|ops: Vec<Op>| {
     let mut s = Settings::new("fuzz");
     s.drain_budget(32).max_message_size(1 << 16);
@@ -42,66 +170,59 @@ fuzz_target!(|ops: Vec<Op>| {
     let n = p.pending_send().len();
     p.advance_send(n);
     p.receive(&frame(b'R', &[0, 0, 0, 0]));
+    p.receive(&frame(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
     p.receive(&frame(b'Z', b"I"));
     while p.poll_event().is_some() {}
+    assert!(p.is_ready());
 
-    let mut open: BTreeSet<RequestId> = BTreeSet::new();
-    let mut all: Vec<RequestId> = Vec::new();
-    let mut fatal = false;
+    let mut c = Contract {
+        open: BTreeSet::new(),
+        issued: Vec::new(),
+        abandoned: BTreeSet::new(),
+        done: BTreeSet::new(),
+        fatal: false,
+    };
     for op in ops {
         match op {
-            Op::Query => {
-                if let Ok(id) = p.query("SELECT 1") {
-                    open.insert(id);
-                    all.push(id);
-                }
-            }
+            Op::Query => c.issued(p.query("SELECT 1")),
             Op::Extended { sync, max_rows } => {
                 let b = p
                     .request()
                     .bind("", "", &[], &[], &[])
                     .execute("", u32::from(max_rows));
-                if let Ok(id) = if sync { b.sync() } else { b }.finish() {
-                    open.insert(id);
-                    all.push(id);
-                }
+                c.issued(if sync { b.sync() } else { b }.finish());
             }
-            Op::Sync => {
-                if let Ok(id) = p.sync() {
-                    open.insert(id);
-                    all.push(id);
-                }
-            }
+            Op::Prepare => c.issued(p.prepare("s1", "SELECT $1::int4", &[23])),
+            Op::ExecuteDescribed => c.issued(
+                p.request()
+                    .parse("", "SELECT 1", &[])
+                    .bind("", "", &[], &[], &[])
+                    .describe_portal("")
+                    .execute("", 0)
+                    .sync()
+                    .finish(),
+            ),
+            Op::CloseStatement => c.issued(p.request().close_statement("s1").sync().finish()),
+            Op::Sync => c.issued(p.sync()),
+            Op::Flush => drop(p.flush()),
             Op::Abandon(i) => {
-                if let Some(id) = all.get(usize::from(i) % all.len().max(1)).copied() {
-                    if p.abandon(id) {
-                        open.remove(&id);
+                if let Some(id) = c.issued.get(usize::from(i) % c.issued.len().max(1)).copied() {
+                    if p.abandon(id) && !c.abandoned.contains(&id) {
+                        assert!(c.open.remove(&id), "abandoned a request not open: {id:?}");
+                        c.abandoned.insert(id);
                     }
                 }
             }
             Op::CopyData => drop(p.copy_data(b"1\n")),
             Op::CopyDone => drop(p.copy_done()),
             Op::CopyFail => drop(p.copy_fail("no")),
+            Op::Canned(m) => p.receive(&canned(m)),
             Op::Server { tag, body } => p.receive(&frame(tag, &body)),
             Op::Raw(bytes) => p.receive(&bytes),
         }
-        let n = p.pending_send().len();
-        p.advance_send(n);
-        while let Some(ev) = p.poll_event() {
-            assert!(!fatal, "an event after Fatal");
-            match ev {
-                Event::Fatal(_) => fatal = true,
-                Event::Done { request } => {
-                    assert!(
-                        open.remove(&request),
-                        "Done for a request not open: {request:?}"
-                    );
-                }
-                _ => {}
-            }
-        }
+        c.poll(&mut p);
     }
-    if !fatal && p.is_healthy() && p.pending_responses() == 0 && !p.in_copy_in() {
-        assert!(open.is_empty(), "requests never ended: {open:?}");
-    }
+    p.recv_eof();
+    c.poll(&mut p);
+    assert!(c.fatal, "EOF did not make the machine fatal");
 });

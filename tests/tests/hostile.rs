@@ -26,6 +26,20 @@ const CASE_BOUND: Duration = Duration::from_secs(8);
 /// How long the fake server waits for the client before giving up on a read.
 const SERVER_READ_TIMEOUT: Duration = Duration::from_secs(6);
 
+/// How much a case may grow the process's peak RSS.
+const MEMORY_BOUND: u64 = 64 << 20;
+
+/// VmHWM (peak resident set) in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 // ---- the fake server ------------------------------------------------------------
 
 /// The server side of one connection; every byte read is recorded.
@@ -1256,7 +1270,9 @@ fn run_all(adapter: &str, run: fn(&str, &[&str]) -> Outcome) {
     for case in cases() {
         let server = FakeServer::start(case.script);
         let conninfo = server.conninfo(case.conninfo);
+        let peak_before = peak_rss();
         let outcome = run(&conninfo, case.queries);
+        let grew = peak_rss().saturating_sub(peak_before);
         let record = server.finish();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert!(
@@ -1264,6 +1280,8 @@ fn run_all(adapter: &str, run: fn(&str, &[&str]) -> Outcome) {
                 "took {:?}: {outcome:?}",
                 outcome.elapsed
             );
+            // Nothing is reserved on a length's say-so (the cases send at most 1 MiB).
+            assert!(grew < MEMORY_BOUND, "peak RSS grew by {} MiB", grew >> 20);
             assert!(
                 !contains(&record, PASSWORD.as_bytes()),
                 "the password went out in cleartext"
