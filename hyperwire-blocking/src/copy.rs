@@ -224,6 +224,15 @@ impl<'c> CopyOut<'c> {
         Ok(got)
     }
 
+    /// The next CopyData message whole (`None` at the end).
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    pub(crate) fn next_data(&mut self) -> Result<Option<&[u8]>> {
+        if self.done || !self.next_chunk()? {
+            return Ok(None);
+        }
+        Ok(Some(&self.chunk))
+    }
+
     fn drain(&mut self) {
         if self.done {
             return;

@@ -14,12 +14,15 @@
 //! # Ok::<(), hyperwire_blocking::Error>(())
 //! ```
 
+#[cfg(feature = "arrow")]
+mod arrow;
 mod cancel;
 mod client;
 mod conn;
 mod connect;
 mod copy;
 mod error;
+mod formats;
 mod pipeline;
 mod portal;
 mod rows;
@@ -32,6 +35,8 @@ mod tls;
 mod tls;
 mod transaction;
 
+#[cfg(feature = "arrow")]
+pub use arrow::{ArrowBatches, ArrowCopyError, ArrowCopyIn};
 pub use cancel::CancelToken;
 pub use client::{Client, Statement, TimeoutPolicy};
 pub use copy::{CopyIn, CopyOut};

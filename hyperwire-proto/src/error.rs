@@ -418,6 +418,8 @@ pub enum UsageError {
     UnknownRequest,
     /// Parameters with the simple-protocol statement policy.
     ParametersWithSimpleProtocol,
+    /// HyperBinary (format 2) results asked of a server that is not Hyper.
+    HyperBinaryNeedsHyper,
 }
 
 impl fmt::Display for UsageError {
@@ -434,6 +436,9 @@ impl fmt::Display for UsageError {
             UsageError::UnknownRequest => "no such pending request",
             UsageError::ParametersWithSimpleProtocol => {
                 "the simple-protocol statement policy cannot send parameters"
+            }
+            UsageError::HyperBinaryNeedsHyper => {
+                "HyperBinary (format 2) results need a Hyper server"
             }
         })
     }

@@ -382,12 +382,29 @@ pub fn send_unnamed(
     sql: &str,
     params: &EncodedParams,
 ) -> Result<RequestId, Error> {
+    send_unnamed_with_formats(proto, sql, params, &[Format::Text])
+}
+
+/// Parses `sql` as the unnamed statement and runs it once with the chosen result
+/// formats: none or one for every column, or one per column (Bind's rule). The
+/// machine reports each DataRow's formats, so rows decode themselves.
+/// [`Format::HyperBinary`] is refused before anything is sent unless the server is
+/// Hyper ([`UsageError::HyperBinaryNeedsHyper`]).
+pub fn send_unnamed_with_formats(
+    proto: &mut Protocol,
+    sql: &str,
+    params: &EncodedParams,
+    formats: &[Format],
+) -> Result<RequestId, Error> {
+    if !proto.is_hyper() && formats.contains(&Format::HyperBinary) {
+        return Err(UsageError::HyperBinaryNeedsHyper.into());
+    }
     let values = params.values();
     proto
         .request()
         .parse("", sql, &params.types)
         .describe_statement("")
-        .bind("", "", &params.formats, &values, &[Format::Text])
+        .bind("", "", &params.formats, &values, formats)
         .execute("", 0)
         .sync()
         .finish()
