@@ -193,12 +193,15 @@ impl ArrowStreamDecoder {
         }
     }
 
-    /// Checks that the stream ended where it should: at its end-of-stream marker,
-    /// with nothing after it. Returns the number of rows decoded.
+    /// Checks that the stream ended where it may: at its end-of-stream marker, or
+    /// between two messages (hyperd writes no end-of-stream marker: the COPY's end
+    /// ends the stream), with nothing unread. Returns the number of rows decoded.
     pub fn finish(&self) -> Result<u64, Error> {
+        let unread = self.pos < self.input.len();
         match self.phase {
-            Phase::Ended if self.pos >= self.input.len() => Ok(self.rows),
-            Phase::Ended => Err(Error::TrailingData),
+            Phase::Ended if unread => Err(Error::TrailingData),
+            Phase::Ended => Ok(self.rows),
+            Phase::Prefix if !unread && self.message.is_empty() => Ok(self.rows),
             Phase::Failed => Err(Error::Finished),
             _ => Err(Error::Truncated),
         }

@@ -22,7 +22,7 @@ pub enum Error {
     },
     /// Bytes arrived after the end-of-stream marker.
     TrailingData,
-    /// The stream ended inside a message, or without its end-of-stream marker.
+    /// The stream ended inside a message.
     Truncated,
     /// A batch written to the encoder does not have the stream's schema.
     SchemaMismatch,
@@ -45,7 +45,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::TrailingData => f.write_str("data after the Arrow end-of-stream marker"),
-            Error::Truncated => f.write_str("the Arrow IPC stream ended early"),
+            Error::Truncated => f.write_str("the Arrow IPC stream ended inside a message"),
             Error::SchemaMismatch => {
                 f.write_str("the record batch's schema differs from the stream's")
             }
