@@ -178,6 +178,23 @@ impl Client {
         self.drain(id);
     }
 
+    /// Writes everything pending for request `id`, waiting at most the request
+    /// timeout for the socket to take it; past it, the timeout policy applies (a COPY
+    /// FROM STDIN in progress is failed first, so a drain can end).
+    pub(crate) fn flush_request(&mut self, id: RequestId) -> Result<()> {
+        let deadline = self.request_timeout.map(|t| Instant::now() + t);
+        match self.conn.flush(deadline) {
+            Err(Error::Timeout) => {
+                if self.conn.proto.in_copy_in() {
+                    let _ = self.conn.proto.copy_fail("the request timed out");
+                }
+                self.on_timeout(id);
+                Err(Error::Timeout)
+            }
+            other => other,
+        }
+    }
+
     fn on_timeout(&mut self, id: RequestId) {
         match self.timeout_policy {
             TimeoutPolicy::CancelThenDrain => self.cancel_and_drain(id),

@@ -74,7 +74,11 @@ impl<'c> CopyIn<'c> {
         }
         if self.client.conn.proto.pending_send().len() > HIGH_WATER {
             // Writes while reading: the server may be sending notices or an error.
-            self.client.conn.flush(None)?;
+            // A server that stops reading meets the request timeout.
+            if let Err(e) = self.client.flush_request(self.request) {
+                self.finished = matches!(e, Error::Timeout);
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -140,7 +144,11 @@ impl Write for CopyIn<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.queue_buffered().map_err(io_err)?;
-        self.client.conn.flush(None).map_err(io_err)
+        if let Err(e) = self.client.flush_request(self.request) {
+            self.finished = matches!(e, Error::Timeout);
+            return Err(io_err(e));
+        }
+        Ok(())
     }
 }
 
