@@ -49,6 +49,15 @@ pub type CopyOutStream<'c> = hyperwire_async::CopyOutStream<'c, AsyncStd>;
 /// `COPY ... FROM STDIN` data.
 pub type CopyIn<'c> = hyperwire_async::CopyIn<'c, AsyncStd>;
 
+/// The record batches of ARROWSTREAM COPY OUT (feature `arrow`).
+#[cfg(feature = "arrow")]
+pub type ArrowBatchStream<'c> = hyperwire_async::ArrowBatchStream<'c, AsyncStd>;
+/// ARROWSTREAM COPY IN fed with record batches (feature `arrow`).
+#[cfg(feature = "arrow")]
+pub type ArrowCopyIn<'c> = hyperwire_async::ArrowCopyIn<'c, AsyncStd>;
+#[cfg(feature = "arrow")]
+pub use hyperwire_async::ArrowCopyError;
+
 /// deadpool's Manager for [`Connection`] (feature `deadpool`).
 #[cfg(feature = "deadpool")]
 pub type Manager = hyperwire_async::Manager<AsyncStd>;

@@ -10,12 +10,15 @@
 //! bytes between a socket and the machine, waits, and turns events into futures
 //! and streams.
 
+#[cfg(feature = "arrow")]
+mod arrow;
 mod cancel;
 mod client;
 mod connect;
 mod connection;
 mod copy;
 mod error;
+mod formats;
 mod io;
 mod notifications;
 #[cfg(feature = "deadpool")]
@@ -23,6 +26,8 @@ mod pool;
 mod rows;
 pub mod runtime;
 
+#[cfg(feature = "arrow")]
+pub use arrow::{ArrowBatchStream, ArrowCopyError, ArrowCopyIn};
 pub use cancel::CancelToken;
 pub use client::{Client, Driver, DEFAULT_MAX_IN_FLIGHT};
 pub use connection::{Connection, DropPolicy, Statement};

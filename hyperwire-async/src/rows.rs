@@ -36,7 +36,19 @@ impl<R: Runtime> std::fmt::Debug for RowStream<'_, R> {
     }
 }
 
-impl<R: Runtime> RowStream<'_, R> {
+impl<'c, R: Runtime> RowStream<'c, R> {
+    /// The stream of `request`'s rows (already queued).
+    pub(crate) fn new(conn: &'c mut Connection<R>, request: RequestId) -> Self {
+        conn.in_flight = Some(request);
+        RowStream {
+            conn,
+            request,
+            columns: Arc::from(Vec::new()),
+            ready: VecDeque::new(),
+            done: false,
+        }
+    }
+
     /// The columns (known once the description arrived).
     pub fn columns(&self) -> &[Column] {
         &self.columns

@@ -382,12 +382,22 @@ pub fn send_unnamed(
     sql: &str,
     params: &EncodedParams,
 ) -> Result<RequestId, Error> {
-    send_unnamed_with_formats(proto, sql, params, &[Format::Text])
+    let values = params.values();
+    proto
+        .request()
+        .parse("", sql, &params.types)
+        .describe_statement("")
+        .bind("", "", &params.formats, &values, &[Format::Text])
+        .execute("", 0)
+        .sync()
+        .finish()
 }
 
 /// Parses `sql` as the unnamed statement and runs it once with the chosen result
 /// formats: none or one for every column, or one per column (Bind's rule). The
-/// machine reports each DataRow's formats, so rows decode themselves.
+/// portal is described after Bind, so the RowDescription event already carries
+/// the formats (hyperd's RowDescription always says text: HYPER.md §0.4), and so
+/// does every DataRow.
 /// [`Format::HyperBinary`] is refused before anything is sent unless the server is
 /// Hyper ([`UsageError::HyperBinaryNeedsHyper`]).
 pub fn send_unnamed_with_formats(
@@ -403,8 +413,8 @@ pub fn send_unnamed_with_formats(
     proto
         .request()
         .parse("", sql, &params.types)
-        .describe_statement("")
         .bind("", "", &params.formats, &values, formats)
+        .describe_portal("")
         .execute("", 0)
         .sync()
         .finish()

@@ -46,6 +46,15 @@ pub type CopyOutStream<'c> = hyperwire_async::CopyOutStream<'c, Tokio>;
 /// `COPY ... FROM STDIN` data.
 pub type CopyIn<'c> = hyperwire_async::CopyIn<'c, Tokio>;
 
+/// The record batches of ARROWSTREAM COPY OUT (feature `arrow`).
+#[cfg(feature = "arrow")]
+pub type ArrowBatchStream<'c> = hyperwire_async::ArrowBatchStream<'c, Tokio>;
+/// ARROWSTREAM COPY IN fed with record batches (feature `arrow`).
+#[cfg(feature = "arrow")]
+pub type ArrowCopyIn<'c> = hyperwire_async::ArrowCopyIn<'c, Tokio>;
+#[cfg(feature = "arrow")]
+pub use hyperwire_async::ArrowCopyError;
+
 /// deadpool's Manager for [`Connection`] (feature `deadpool`).
 #[cfg(feature = "deadpool")]
 pub type Manager = hyperwire_async::Manager<Tokio>;

@@ -565,3 +565,92 @@ fn arrowstream_copy_in_and_out_10m() {
 fn hyperbinary_datarows_streamed_10m() {
     hyperbinary_datarows(TEN_MILLION);
 }
+
+// ---- the same through the async Connection (tokio) -------------------------------
+
+#[tokio::test]
+async fn async_connection_formats_and_arrowstream() {
+    use futures_core::Stream;
+    use std::pin::Pin;
+
+    let mut c =
+        hyperwire_tokio::Connection::connect(&harness::hyper().conninfo(harness::HYPER_USER))
+            .await
+            .unwrap();
+    let rows = c
+        .query_with_formats(
+            "SELECT $1::bigint * 2 AS a",
+            &[&21i64],
+            &[Format::HyperBinary],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].columns()[0].format(), Format::HyperBinary);
+    assert_eq!(rows[0].get::<i64>(0).unwrap(), 42);
+
+    let n = 300_000u64;
+    let mut stream = c
+        .query_stream_with_formats(
+            "SELECT g::bigint FROM generate_series(1, $1::bigint) g",
+            &[&(n as i64)],
+            &[Format::HyperBinary],
+        )
+        .await
+        .unwrap();
+    let mut sum = 0i64;
+    while let Some(row) = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+        sum += row.unwrap().get::<i64>(0).unwrap();
+    }
+    drop(stream);
+    assert_eq!(sum, (n * (n + 1) / 2) as i64);
+
+    c.batch_execute(
+        "CREATE TEMP TABLE ar_async (id bigint NOT NULL, v int, f double precision NOT NULL)",
+    )
+    .await
+    .unwrap();
+    let schema = arrow_schema();
+    let mut w = c
+        .copy_in_arrow(
+            "COPY ar_async FROM STDIN WITH (FORMAT ARROWSTREAM)",
+            &schema,
+        )
+        .await
+        .unwrap();
+    for start in (1..=n).step_by(50_000) {
+        let end = (start + 49_999).min(n);
+        let id: ArrayRef = Arc::new(Int64Array::from_iter_values(start as i64..=end as i64));
+        let v: ArrayRef = Arc::new(Int32Array::from_iter((start..=end).map(v_of)));
+        let f: ArrayRef = Arc::new(Float64Array::from_iter_values(
+            (start..=end).map(|k| k as f64 * 0.5),
+        ));
+        w.write_batch(&RecordBatch::try_new(schema.clone(), vec![id, v, f]).unwrap())
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.finish().await.unwrap(), n);
+
+    let mut out = c
+        .copy_out_arrow("COPY ar_async TO STDOUT WITH (FORMAT ARROWSTREAM)")
+        .await
+        .unwrap();
+    let (mut rows, mut sum_id, mut count_v, mut sum_v) = (0i64, 0i64, 0i64, 0i64);
+    while let Some(batch) = out.next_batch().await {
+        let batch = batch.unwrap();
+        rows += batch.num_rows() as i64;
+        sum_id += batch
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .sum::<i64>();
+        let v = batch.column(1).as_primitive::<Int32Type>();
+        count_v += (v.len() - v.null_count()) as i64;
+        sum_v += v.iter().flatten().map(i64::from).sum::<i64>();
+    }
+    drop(out);
+    let (r0, r1, r2, r3) = expected(n);
+    assert_eq!((rows, sum_id, count_v, sum_v), (r0, r1, r2, r3));
+    let one = c.query_one("SELECT 1", &[]).await.unwrap();
+    assert_eq!(one.get::<i32>(0).unwrap(), 1);
+}
