@@ -995,7 +995,13 @@ fn judge(adapter: &str, seed: u64, r: Result<Vec<String>, String>, errors: &mut 
             flip_expected(),
             "{adapter} seed {seed}: a wrong result delivered as right"
         ),
-        Err(_) => *errors += 1,
+        Err(e) => {
+            eprintln!(
+                "{adapter} seed {seed}: {}",
+                e.chars().take(120).collect::<String>()
+            );
+            *errors += 1;
+        }
     }
 }
 
