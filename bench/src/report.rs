@@ -356,9 +356,20 @@ fn chart(path: &str, summaries: &Summaries, load: &str) -> Result<(), Box<dyn st
         }
     }
     clients.sort_by_key(|c| (c != HW, c.clone()));
-    let root = SVGBackend::new(path, (1400, 1000)).into_drawing_area();
+    let root = SVGBackend::new(path, (1400, 1040)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (top, bottom) = root.split_vertically(500);
+    // A legend strip across the top (clients keep one colour in both panels).
+    let (legend, rest) = root.split_vertically(40);
+    let step = 1380 / clients.len().max(1) as i32;
+    for (ci, client) in clients.iter().enumerate() {
+        let x = 10 + ci as i32 * step;
+        legend.draw(&Rectangle::new(
+            [(x, 14), (x + 14, 28)],
+            Palette99::pick(ci).filled(),
+        ))?;
+        legend.draw(&Text::new(client.clone(), (x + 20, 14), ("sans-serif", 14)))?;
+    }
+    let (top, bottom) = rest.split_vertically(500);
     let panels: [(
         &str,
         fn(&Summary, &Summary) -> f64,
@@ -387,7 +398,7 @@ fn chart(path: &str, summaries: &Summaries, load: &str) -> Result<(), Box<dyn st
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0f64..groups.len() as f64, (0.05f64..20f64).log_scale())?;
+            .build_cartesian_2d(0f64..groups.len() as f64, (0.1f64..10f64).log_scale())?;
         let names: Vec<String> = groups
             .iter()
             .map(|(w, s)| format!("{}/{}", w.name(), s.name()))
@@ -420,28 +431,18 @@ fn chart(path: &str, summaries: &Summaries, load: &str) -> Result<(), Box<dyn st
                     .find(|r| &r.0 == client)
                     .and_then(|r| r.1.as_ref().ok());
                 if let (Some(hw), Some(me)) = (hw, me) {
-                    let v = metric(me, hw).clamp(0.051, 19.9);
+                    let v = metric(me, hw).clamp(0.101, 9.9);
                     let x0 = gi as f64 + 0.1 + 0.8 * ci as f64 / n;
                     let x1 = x0 + 0.8 / n * 0.9;
-                    bars.push(Rectangle::new([(x0, 0.05), (x1, v)], color.filled()));
+                    bars.push(Rectangle::new([(x0, 0.1), (x1, v)], color.filled()));
                 }
             }
-            ch.draw_series(bars)?
-                .label(client.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
-                });
+            ch.draw_series(bars)?;
         }
         ch.draw_series(std::iter::once(PathElement::new(
             vec![(0.0, 1.0), (groups.len() as f64, 1.0)],
             BLACK.stroke_width(1),
         )))?;
-        ch.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()?;
     }
     root.present()?;
     Ok(())
