@@ -48,6 +48,8 @@ pub type RowStream<'c> = hyperwire_async::RowStream<'c, AsyncStd>;
 pub type CopyOutStream<'c> = hyperwire_async::CopyOutStream<'c, AsyncStd>;
 /// `COPY ... FROM STDIN` data.
 pub type CopyIn<'c> = hyperwire_async::CopyIn<'c, AsyncStd>;
+/// An open transaction (dropped unfinished: rolled back).
+pub type Transaction<'c> = hyperwire_async::Transaction<'c, AsyncStd>;
 
 /// The record batches of ARROWSTREAM COPY OUT (feature `arrow`).
 #[cfg(feature = "arrow")]

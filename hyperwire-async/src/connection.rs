@@ -246,6 +246,18 @@ impl<R: Runtime> Connection<R> {
         Ok(None)
     }
 
+    /// Queues a ROLLBACK whose answer nobody waits for (a transaction guard was
+    /// dropped). If the core cannot take it, the connection is closed rather
+    /// than left inside the transaction.
+    pub(crate) fn queue_rollback(&mut self) {
+        match self.proto.query("ROLLBACK") {
+            Ok(id) => {
+                self.proto.abandon(id);
+            }
+            Err(_) => self.proto.terminate(),
+        }
+    }
+
     /// Settles a request left behind by a dropped future, as the policy says.
     pub(crate) async fn settle(&mut self) -> Result<()> {
         if let Some((sql, types)) = self.preparing.take() {

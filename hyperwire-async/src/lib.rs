@@ -25,6 +25,7 @@ mod notifications;
 mod pool;
 mod rows;
 pub mod runtime;
+mod transaction;
 
 #[cfg(feature = "arrow")]
 pub use arrow::{ArrowBatchStream, ArrowCopyError, ArrowCopyIn};
@@ -38,6 +39,7 @@ pub use notifications::{Notifications, DEFAULT_NOTIFICATION_CAPACITY};
 pub use pool::Manager;
 pub use rows::RowStream;
 pub use runtime::{Runtime, Socket};
+pub use transaction::Transaction;
 
 pub use hyperwire_proto::config::Config;
 pub use hyperwire_proto::inbox::Notification;

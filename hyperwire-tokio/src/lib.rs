@@ -45,6 +45,8 @@ pub type RowStream<'c> = hyperwire_async::RowStream<'c, Tokio>;
 pub type CopyOutStream<'c> = hyperwire_async::CopyOutStream<'c, Tokio>;
 /// `COPY ... FROM STDIN` data.
 pub type CopyIn<'c> = hyperwire_async::CopyIn<'c, Tokio>;
+/// An open transaction (dropped unfinished: rolled back).
+pub type Transaction<'c> = hyperwire_async::Transaction<'c, Tokio>;
 
 /// The record batches of ARROWSTREAM COPY OUT (feature `arrow`).
 #[cfg(feature = "arrow")]

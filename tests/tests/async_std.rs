@@ -135,3 +135,9 @@ fn abandoned_prepare_is_forgotten() {
     on_async_std(suite::abandoned_prepare_is_forgotten::<AsyncStd>());
     on_smol(suite::abandoned_prepare_is_forgotten::<Smol>());
 }
+
+#[test]
+fn transactions_roll_back_when_dropped() {
+    on_async_std(suite::transactions_roll_back_when_dropped::<AsyncStd>());
+    on_smol(suite::transactions_roll_back_when_dropped::<Smol>());
+}

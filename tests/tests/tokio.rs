@@ -201,3 +201,8 @@ fn connection_futures_are_send() {
 async fn abandoned_prepare_is_forgotten() {
     suite::abandoned_prepare_is_forgotten::<Tokio>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_roll_back_when_dropped() {
+    suite::transactions_roll_back_when_dropped::<Tokio>().await;
+}

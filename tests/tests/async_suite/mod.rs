@@ -564,3 +564,58 @@ pub async fn abandoned_prepare_is_forgotten<R: Runtime>() {
         .unwrap();
     assert_eq!(n, 2, "the statement was not cached after the abandoned run");
 }
+
+async fn count<R: Runtime>(c: &mut Connection<R>) -> i64 {
+    c.query_one("SELECT count(*) FROM txg", &[])
+        .await
+        .unwrap()
+        .get::<i64>(0)
+        .unwrap()
+}
+
+/// Transaction guards: committed, rolled back, dropped (with and without a COPY
+/// left open inside), and a `transaction()` future dropped while BEGIN runs: the
+/// connection always ends up outside any transaction.
+pub async fn transactions_roll_back_when_dropped<R: Runtime>() {
+    for s in servers() {
+        let mut c = connect::<R>(s).await;
+        c.batch_execute("CREATE TEMP TABLE txg (i int)")
+            .await
+            .unwrap();
+        let mut tx = c.transaction().await.unwrap();
+        tx.execute("INSERT INTO txg VALUES (1)", &[]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&mut c).await, 1);
+
+        let mut tx = c.transaction().await.unwrap();
+        tx.execute("INSERT INTO txg VALUES (2)", &[]).await.unwrap();
+        drop(tx);
+        assert_eq!(count(&mut c).await, 1, "{:?}", s.kind());
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+
+        let mut tx = c.transaction().await.unwrap();
+        tx.execute("INSERT INTO txg VALUES (3)", &[]).await.unwrap();
+        let mut copy = tx
+            .copy_in("COPY txg FROM STDIN WITH (FORMAT text)")
+            .await
+            .unwrap();
+        copy.send(b"4\n").await.unwrap();
+        drop(copy);
+        drop(tx);
+        assert_eq!(count(&mut c).await, 1, "{:?}", s.kind());
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+        assert!(c.is_healthy());
+
+        // Dropped during BEGIN, during the INSERT, or finished with the guard
+        // dropped at the end of the block.
+        for polls in 1..6 {
+            let _ = poll_a_few(polls, async {
+                let mut tx = c.transaction().await.unwrap();
+                tx.execute("INSERT INTO txg VALUES (5)", &[]).await.unwrap();
+            })
+            .await;
+            assert_eq!(count(&mut c).await, 1, "{:?} polls={polls}", s.kind());
+            assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+        }
+    }
+}
