@@ -17,9 +17,9 @@ pub enum Error {
     Protocol(hyperwire_proto::Error),
     /// The socket failed.
     Io(io::Error),
-    /// A parameter or column value could not be converted.
+    /// A parameter could not be encoded.
     Value {
-        /// The parameter or column index.
+        /// The parameter's index (0-based: `$1` is 0).
         index: usize,
         /// What was wrong.
         error: ValueError,
@@ -49,7 +49,7 @@ impl fmt::Display for Error {
             Error::Server(e) => write!(f, "{e}"),
             Error::Protocol(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Value { index, error } => write!(f, "value {index}: {error}"),
+            Error::Value { index, error } => write!(f, "parameter ${}: {error}", index + 1),
             Error::Row(e) => write!(f, "{e}"),
             Error::Config(s) => write!(f, "invalid connection settings: {s}"),
             Error::Tls(s) => write!(f, "TLS: {s}"),

@@ -17,15 +17,16 @@ pub enum Error {
     Protocol(hyperwire_proto::Error),
     /// The socket failed.
     Io(io::Error),
-    /// A value could not be converted.
+    /// A parameter could not be encoded.
     Value {
-        /// The column (or parameter) index.
+        /// The parameter's index (0-based: `$1` is 0).
         index: usize,
         /// What was wrong.
         error: ValueError,
     },
-    /// A column name or index that the row does not have.
-    NoSuchColumn(String),
+    /// Reading a row failed: a missing column, or a value that does not convert
+    /// (naming the column, its type and format).
+    Row(hyperwire_proto::result::RowError),
     /// The request did not finish before its deadline.
     Timeout,
     /// TLS could not be set up or failed (certificate files, verification, handshake).
@@ -50,8 +51,8 @@ impl fmt::Display for Error {
             Error::Server(e) => write!(f, "{e}"),
             Error::Protocol(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Value { index, error } => write!(f, "column {index}: {error}"),
-            Error::NoSuchColumn(c) => write!(f, "no column {c}"),
+            Error::Value { index, error } => write!(f, "parameter ${}: {error}", index + 1),
+            Error::Row(e) => write!(f, "{e}"),
             Error::Timeout => f.write_str("the request timed out"),
             Error::Tls(s) => write!(f, "TLS: {s}"),
             Error::Config(s) => write!(f, "invalid connection settings: {s}"),
@@ -102,13 +103,7 @@ impl Error {
 
 impl From<hyperwire_proto::result::RowError> for Error {
     fn from(e: hyperwire_proto::result::RowError) -> Self {
-        use hyperwire_proto::result::RowError;
-        match e {
-            RowError::NoSuchColumn(c) => Error::NoSuchColumn(c),
-            RowError::Value { index, error, .. } => Error::Value { index, error },
-            RowError::Malformed(p) => Error::Protocol(p.into()),
-            other => Error::Config(other.to_string()),
-        }
+        Error::Row(e)
     }
 }
 
