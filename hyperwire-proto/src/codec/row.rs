@@ -65,6 +65,7 @@ impl<'a> DataRow<'a> {
     }
 
     /// The number of columns.
+    #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.columns)
     }
@@ -75,6 +76,7 @@ impl<'a> DataRow<'a> {
     }
 
     /// The columns in order: `None` is SQL NULL.
+    #[inline]
     pub fn columns(&self) -> Columns<'a> {
         Columns {
             rest: self.body,
@@ -84,6 +86,7 @@ impl<'a> DataRow<'a> {
 
     /// Column `index` (walks the row: use [`DataRow::columns`] to read them all).
     /// `None` if out of range, `Some(None)` for NULL.
+    #[inline]
     pub fn get(&self, index: usize) -> Option<Option<&'a [u8]>> {
         self.columns().nth(index)
     }

@@ -3,11 +3,13 @@
 
 mod collect;
 mod row;
+mod row_ref;
 
 use core::fmt;
 
 pub use collect::{rows_affected, CollectError, Collector, QueryResult};
 pub use row::{binary_formats, columns_of, Column, ColumnIndex, Row, RowBatch};
+pub use row_ref::RowRef;
 
 use crate::error::ProtocolError;
 use crate::value::ValueError;

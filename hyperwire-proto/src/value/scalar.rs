@@ -54,6 +54,7 @@ macro_rules! number {
         }
 
         impl FromSql<'_> for $t {
+            #[inline]
             fn decode(ty: ColumnType, format: Format, raw: &[u8]) -> Result<Self, ValueError> {
                 $(
                     if ty.oid == $accept {
