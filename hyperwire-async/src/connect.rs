@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use hyperwire_proto::auth::{ScramKeyCache, DEFAULT_SCRAM_KEY_CACHE_CAPACITY};
 use hyperwire_proto::config::plan::{self, EndpointTarget, SessionCheck};
 use hyperwire_proto::config::{self, Config};
 use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
@@ -14,6 +15,18 @@ use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::io::Io;
 use crate::runtime::{self, Runtime};
+
+/// Salted SCRAM passwords of earlier connections in this process (see
+/// [`ScramKeyCache`]): password equivalents, in memory only, bounded.
+static SCRAM_KEYS: std::sync::Mutex<ScramKeyCache> =
+    std::sync::Mutex::new(ScramKeyCache::new(DEFAULT_SCRAM_KEY_CACHE_CAPACITY));
+
+/// Remembers the key a connection used, for the next connect.
+fn remember_scram_key(key: &str, proto: &Protocol) {
+    if let (Some(salted), Ok(mut cache)) = (proto.scram_salted_password(), SCRAM_KEYS.lock()) {
+        cache.put(key, salted);
+    }
+}
 
 /// Where the cancel request for a session goes.
 #[derive(Debug, Clone)]
@@ -155,6 +168,11 @@ async fn attempt<R: Runtime>(
             }
         }
         let mut settings = Settings::from_config(&config, tls)?;
+        // A reconnect skips PBKDF2 when the server sends the same salt.
+        let scram_key = plan::scram_cache_key(&config, ep);
+        if let Some(salted) = SCRAM_KEYS.lock().ok().and_then(|mut c| c.get(&scram_key)) {
+            settings.scram_cache(salted);
+        }
         if let Some(v) = version_override {
             settings.protocol_versions(v, v);
         }
@@ -186,6 +204,7 @@ async fn attempt<R: Runtime>(
         .await;
         match started {
             Ok(()) => {
+                remember_scram_key(&scram_key, &conn.proto);
                 if conn.is_tls() {
                     conn.set_cancel_tls(setup.clone(), tls == TlsPlan::Direct);
                 }

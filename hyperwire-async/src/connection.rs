@@ -187,6 +187,12 @@ impl<R: Runtime> Connection<R> {
         self.proto.channel_bound()
     }
 
+    /// Whether SCRAM reused the salted password of an earlier connection in this
+    /// process to the same server and user (the slow PBKDF2 step was skipped).
+    pub fn scram_key_reused(&self) -> bool {
+        self.proto.scram_key_reused()
+    }
+
     pub(crate) fn retry_with_protocol(&self) -> Option<ProtocolVersion> {
         self.proto.retry_with_protocol()
     }

@@ -530,6 +530,12 @@ impl Client {
         self.conn.proto.channel_bound()
     }
 
+    /// Whether SCRAM reused the salted password of an earlier connection in this
+    /// process to the same server and user (the slow PBKDF2 step was skipped).
+    pub fn scram_key_reused(&self) -> bool {
+        self.conn.proto.scram_key_reused()
+    }
+
     /// Whether the server is Hyper.
     pub fn is_hyper(&self) -> bool {
         self.conn.proto.is_hyper()

@@ -7,6 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use hyperwire_proto::auth::{ScramKeyCache, DEFAULT_SCRAM_KEY_CACHE_CAPACITY};
 use hyperwire_proto::config::plan::{self, Endpoint, EndpointTarget, SessionCheck};
 use hyperwire_proto::config::{Config, TargetSessionAttrs};
 use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
@@ -15,6 +16,18 @@ use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::stream::Stream;
 use crate::tls::{self, TlsSetup};
+
+/// Salted SCRAM passwords of earlier connections in this process (see
+/// [`ScramKeyCache`]): password equivalents, in memory only, bounded.
+static SCRAM_KEYS: std::sync::Mutex<ScramKeyCache> =
+    std::sync::Mutex::new(ScramKeyCache::new(DEFAULT_SCRAM_KEY_CACHE_CAPACITY));
+
+/// Remembers the key a connection used, for the next connect.
+fn remember_scram_key(key: &str, proto: &Protocol) {
+    if let (Some(salted), Ok(mut cache)) = (proto.scram_salted_password(), SCRAM_KEYS.lock()) {
+        cache.put(key, salted);
+    }
+}
 
 /// Where the cancel request for a session goes.
 #[derive(Debug, Clone)]
@@ -166,6 +179,11 @@ fn attempt(config: &Config, ep: &Endpoint, tls: TlsPlan) -> Result<Session> {
             }
         }
         let mut settings = Settings::from_config(&config, tls)?;
+        // A reconnect skips PBKDF2 when the server sends the same salt.
+        let scram_key = plan::scram_cache_key(&config, ep);
+        if let Some(salted) = SCRAM_KEYS.lock().ok().and_then(|mut c| c.get(&scram_key)) {
+            settings.scram_cache(salted);
+        }
         if let Some(v) = version_override {
             settings.protocol_versions(v, v);
         }
@@ -195,6 +213,7 @@ fn attempt(config: &Config, ep: &Endpoint, tls: TlsPlan) -> Result<Session> {
         })();
         match started {
             Ok(()) => {
+                remember_scram_key(&scram_key, &conn.proto);
                 let tls = match (&conn.stream, tls_setup) {
                     (Stream::Tls(_), Some(setup)) => Some((setup, tls == TlsPlan::Direct)),
                     _ => None,

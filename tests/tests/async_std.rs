@@ -141,3 +141,8 @@ fn transactions_roll_back_when_dropped() {
     on_async_std(suite::transactions_roll_back_when_dropped::<AsyncStd>());
     on_smol(suite::transactions_roll_back_when_dropped::<Smol>());
 }
+
+#[test]
+fn scram_reconnect_reuses_the_key() {
+    on_async_std(suite::scram_reconnect_reuses_the_key::<AsyncStd>());
+}

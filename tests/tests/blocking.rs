@@ -740,3 +740,30 @@ fn statement_policies_through_pgbouncer_in_transaction_mode() {
     let named = run(StatementPolicy::default());
     assert!(named.is_empty(), "{named:?}");
 }
+
+/// Reconnecting with SCRAM reuses the salted password (PBKDF2 skipped); a wrong
+/// password still fails, and a cached key never replaces the password check.
+#[test]
+fn scram_reconnects_reuse_the_salted_password() {
+    for (s, user) in [
+        (harness::pg15(), harness::SCRAM_USER),
+        (harness::hyper_scram(), harness::HYPER_USER),
+    ] {
+        let first = Client::connect(&s.conninfo(user)).unwrap();
+        drop(first);
+        let mut again = Client::connect(&s.conninfo(user)).unwrap();
+        assert!(again.scram_key_reused(), "{:?}", s.kind());
+        assert_eq!(
+            again
+                .query_one("SELECT 1", &[])
+                .unwrap()
+                .get::<i32>(0)
+                .unwrap(),
+            1
+        );
+        let wrong = s.conninfo(user).replace("password=", "password=wrong-");
+        assert!(Client::connect(&wrong).is_err(), "{:?}", s.kind());
+        let third = Client::connect(&s.conninfo(user)).unwrap();
+        assert!(third.scram_key_reused(), "{:?}", s.kind());
+    }
+}

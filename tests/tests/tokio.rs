@@ -206,3 +206,8 @@ async fn abandoned_prepare_is_forgotten() {
 async fn transactions_roll_back_when_dropped() {
     suite::transactions_roll_back_when_dropped::<Tokio>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_reconnect_reuses_the_key() {
+    suite::scram_reconnect_reuses_the_key::<Tokio>().await;
+}

@@ -33,11 +33,13 @@
 
 mod channel_binding;
 mod error;
+mod key_cache;
 mod md5;
 mod scram;
 
 pub use self::channel_binding::{tls_server_end_point, EndPointError};
 pub use self::error::ScramError;
+pub use self::key_cache::{ScramKeyCache, DEFAULT_SCRAM_KEY_CACHE_CAPACITY};
 pub use self::md5::md5_password;
 pub use self::scram::{
     nonce_from_random, SaltedPassword, ScramBinding, ScramClient, DEFAULT_MAX_ITERATIONS,

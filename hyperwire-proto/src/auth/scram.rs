@@ -386,6 +386,8 @@ fn check_server_final(msg: &[u8], expected: &[u8; KEY_LEN]) -> Result<(), ScramE
 struct FirstStep {
     client_final: Vec<u8>,
     salted: SaltedPassword,
+    /// The salted password came from the caller's cache (no PBKDF2 ran).
+    reused: bool,
     server_signature: [u8; KEY_LEN],
 }
 
@@ -427,6 +429,7 @@ pub struct ScramClient {
     binding: ScramBinding,
     max_iterations: u32,
     salted: Option<SaltedPassword>,
+    reused_key: bool,
     state: State,
 }
 
@@ -464,6 +467,7 @@ impl ScramClient {
             binding,
             max_iterations: DEFAULT_MAX_ITERATIONS,
             salted: None,
+            reused_key: false,
             state: State::AwaitingServerFirst,
         }
     }
@@ -534,6 +538,7 @@ impl ScramClient {
         match result {
             Ok(step) => {
                 self.salted = Some(step.salted);
+                self.reused_key = step.reused;
                 self.state = State::AwaitingServerFinal {
                     server_signature: step.server_signature,
                 };
@@ -563,7 +568,7 @@ impl ScramClient {
             return Err(ScramError::NonceNotExtended);
         }
 
-        let salted = match cache {
+        let (salted, reused) = match cache {
             Some(entry)
                 if entry.matches_normalized(
                     &self.password,
@@ -571,11 +576,12 @@ impl ScramClient {
                     server_first.iterations,
                 ) =>
             {
-                entry.clone()
+                (entry.clone(), true)
             }
-            _ => {
-                SaltedPassword::derive(&self.password, &server_first.salt, server_first.iterations)
-            }
+            _ => (
+                SaltedPassword::derive(&self.password, &server_first.salt, server_first.iterations),
+                false,
+            ),
         };
 
         // client-final-message-without-proof
@@ -615,6 +621,7 @@ impl ScramClient {
         Ok(FirstStep {
             client_final,
             salted,
+            reused,
             server_signature,
         })
     }
@@ -659,6 +666,12 @@ impl ScramClient {
     #[must_use]
     pub fn salted_password(&self) -> Option<&SaltedPassword> {
         self.salted.as_ref()
+    }
+
+    /// Whether the salted password came from the cache passed to
+    /// [`handle_server_first`](Self::handle_server_first) (PBKDF2 was skipped).
+    pub fn reused_cached_key(&self) -> bool {
+        self.reused_key
     }
 }
 

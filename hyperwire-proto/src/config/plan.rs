@@ -102,6 +102,12 @@ pub fn default_socket_file(dir: &str, config: &Config) -> String {
     format!("{dir}/.s.PGSQL.{port}")
 }
 
+/// The key under which a connection to `ep` keeps its salted SCRAM password in
+/// a [`crate::auth::ScramKeyCache`]: the endpoint and the user.
+pub fn scram_cache_key(config: &Config, ep: &Endpoint) -> String {
+    format!("{}\0{}", ep.label, config.get_user().unwrap_or_default())
+}
+
 /// The password file to consult: `passfile` (or `PGPASSFILE`, merged into it),
 /// else `~/.pgpass` under `home`.
 pub fn passfile_path(config: &Config, home: Option<&str>) -> Option<String> {

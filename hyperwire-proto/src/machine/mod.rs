@@ -147,6 +147,7 @@ struct Core {
     auth_method: Option<AuthMethod>,
     scram_plus: bool,
     salted: Option<SaltedPassword>,
+    scram_key_reused: bool,
     is_hyper: bool,
     /// Any message arrived (tells a silent close from a refusal).
     received_any: bool,
@@ -249,6 +250,7 @@ impl Protocol {
             auth_method: None,
             scram_plus: false,
             salted: None,
+            scram_key_reused: false,
             is_hyper: false,
             received_any: false,
             retry_protocol: None,
@@ -638,6 +640,12 @@ impl Protocol {
     /// [`Settings::scram_cache`] when reconnecting (skips PBKDF2).
     pub fn scram_salted_password(&self) -> Option<&SaltedPassword> {
         self.core.salted.as_ref()
+    }
+
+    /// Whether SCRAM reused the salted password given to
+    /// [`Settings::scram_cache`] (PBKDF2 was skipped).
+    pub fn scram_key_reused(&self) -> bool {
+        self.core.scram_key_reused
     }
 
     /// After a silent close during startup with protocol 3.2 requested (hyperd's

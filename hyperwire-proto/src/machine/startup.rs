@@ -222,6 +222,7 @@ impl Core {
                 })?;
                 let client_final = scram.handle_server_first(data, cache.as_ref())?;
                 self.salted = scram.salted_password().cloned();
+                self.scram_key_reused = scram.reused_cached_key();
                 frontend::sasl_response(&mut self.send, &client_final)?;
                 Ok(Action::Absorb)
             }

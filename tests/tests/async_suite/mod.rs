@@ -619,3 +619,12 @@ pub async fn transactions_roll_back_when_dropped<R: Runtime>() {
         }
     }
 }
+
+/// A SCRAM reconnect reuses the salted password of the previous connection.
+pub async fn scram_reconnect_reuses_the_key<R: Runtime>() {
+    let s = harness::pg15();
+    let conninfo = s.conninfo(harness::SCRAM_USER);
+    drop(Connection::<R>::connect(&conninfo).await.unwrap());
+    let c = Connection::<R>::connect(&conninfo).await.unwrap();
+    assert!(c.scram_key_reused());
+}
