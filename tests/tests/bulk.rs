@@ -287,6 +287,46 @@ fn arrowstream_errors_are_typed_and_leave_the_connection_usable() {
     assert_eq!(one, 1);
 }
 
+#[test]
+fn arrays_round_trip_through_arrowstream_as_lists() {
+    let mut c = hyper();
+    c.batch_execute("CREATE TEMP TABLE arr_src (id int NOT NULL, a array(int), t array(text))")
+        .unwrap();
+    c.batch_execute("CREATE TEMP TABLE arr_dst (id int NOT NULL, a array(int), t array(text))")
+        .unwrap();
+    c.batch_execute(
+        "INSERT INTO arr_src VALUES (1, ARRAY[1, NULL, -2147483648], ARRAY['a', NULL, 'é']), \
+         (2, ARRAY[]::array(int), ARRAY[]::array(text)), (3, NULL, NULL)",
+    )
+    .unwrap();
+    let (schema, batches) = copy_out_batches(
+        &mut c,
+        "COPY (SELECT * FROM arr_src ORDER BY id) TO STDOUT WITH (FORMAT ARROWSTREAM)",
+    );
+    assert_eq!(
+        schema.field(1).data_type(),
+        &DataType::List(Arc::new(Field::new("element", DataType::Int32, true)))
+    );
+    let mut w = c
+        .copy_in_arrow("COPY arr_dst FROM STDIN WITH (FORMAT ARROWSTREAM)", &schema)
+        .unwrap();
+    for b in &batches {
+        w.write_batch(b).unwrap();
+    }
+    assert_eq!(w.finish().unwrap(), 3);
+    let same: i64 = c
+        .query_one(
+            "SELECT count(*)::bigint FROM arr_src s JOIN arr_dst d ON s.id = d.id \
+             WHERE coalesce(s.a::text, 'N') = coalesce(d.a::text, 'N') \
+             AND coalesce(s.t::text, 'N') = coalesce(d.t::text, 'N')",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(same, 3);
+}
+
 // ---- HyperBinary DataRows with per-query formats ---------------------------------
 
 #[test]
