@@ -14,7 +14,7 @@
 //! (getrusage(RUSAGE_SELF)) over the measured section, divided by the rows.
 //! Clients alternate run by run so that neither gets a warmer server.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
@@ -141,6 +141,19 @@ fn sum_batch(s: &mut Sums, b: &RecordBatch) {
         .sum::<f64>();
 }
 
+/// A writer that counts the bytes (the raw COPY OUT workloads' sink).
+struct Count(u64);
+
+impl Write for Count {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 // ---- hyperwire -------------------------------------------------------------------
 
 mod hw {
@@ -177,17 +190,8 @@ mod hw {
     pub fn read_arrow_raw(c: &mut Client, rows: u64) -> R<(Measured, u64)> {
         let sql = copy_out_sql(rows);
         let m = Meter::start();
-        let mut out = c.copy_out(&sql)?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut bytes = 0u64;
-        loop {
-            let n = out.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            bytes += n as u64;
-        }
-        drop(out);
+        let mut sink = Count(0);
+        let bytes = c.copy_out_to(&sql, &mut sink)?;
         Ok((m.stop(rows), bytes))
     }
 
@@ -262,17 +266,6 @@ mod peer {
         }
         drop(stream);
         Ok((m.stop(s.rows), s))
-    }
-
-    struct Count(u64);
-    impl Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len() as u64;
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     pub fn read_arrow_raw(c: &Client, rows: u64) -> R<(Measured, u64)> {

@@ -1,5 +1,6 @@
 //! The ARROWSTREAM decoder: CopyData chunks in, record batches out.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use arrow_array::RecordBatch;
@@ -34,13 +35,14 @@ enum Phase {
 /// [`next_batch`](Self::next_batch) until it returns `Ok(None)`; repeat; at the
 /// end of the COPY, [`finish`](Self::finish). Every IPC message is framed here
 /// before Arrow sees it, so a declared length beyond the bound is refused before
-/// any memory is reserved for it; one message and the unread rest of the fed
-/// chunks are held at most. An error is sticky.
+/// any memory is reserved for it; the complete messages of one chunk and one
+/// partial message are held at most. An error is sticky.
 #[derive(Debug)]
 pub struct ArrowStreamDecoder {
     inner: StreamDecoder,
-    input: Vec<u8>,
-    pos: usize,
+    /// Complete messages of the fed chunks, not yet decoded.
+    ready: VecDeque<Buffer>,
+    /// The message being framed.
     message: MutableBuffer,
     phase: Phase,
     max_message_len: usize,
@@ -59,8 +61,7 @@ impl ArrowStreamDecoder {
     pub fn new() -> ArrowStreamDecoder {
         ArrowStreamDecoder {
             inner: StreamDecoder::new(),
-            input: Vec::new(),
-            pos: 0,
+            ready: VecDeque::new(),
             message: MutableBuffer::new(0),
             phase: Phase::Prefix,
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
@@ -95,121 +96,151 @@ impl ArrowStreamDecoder {
         self.phase == Phase::Ended
     }
 
-    /// Takes the next CopyData chunk. Call [`next_batch`](Self::next_batch) until
-    /// it returns `Ok(None)` before feeding the next one, so that no more than one
-    /// chunk waits here.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        match self.phase {
-            Phase::Failed => return Err(Error::Finished),
-            Phase::Ended if !chunk.is_empty() => return self.fail(Error::TrailingData),
-            _ => {}
+    /// Takes the next CopyData chunk: its bytes are framed into IPC messages at
+    /// once (the only copy, into an aligned buffer Arrow slices without
+    /// copying). Call [`next_batch`](Self::next_batch) until it returns
+    /// `Ok(None)` before feeding the next one, so that no more than one chunk's
+    /// messages wait here.
+    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), Error> {
+        if self.phase == Phase::Failed {
+            return Err(Error::Finished);
         }
-        if self.pos >= self.input.len() {
-            self.input.clear();
-        } else {
-            self.input.drain(..self.pos);
-        }
-        self.pos = 0;
-        self.input.extend_from_slice(chunk);
-        Ok(())
-    }
-
-    /// The next record batch from the bytes fed so far, or `Ok(None)` when they
-    /// hold no complete one (feed more).
-    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
-        loop {
+        while !chunk.is_empty() {
             match self.phase {
                 Phase::Failed => return Err(Error::Finished),
-                Phase::Ended => {
-                    if self.pos < self.input.len() {
-                        return self.fail(Error::TrailingData);
-                    }
-                    return Ok(None);
-                }
+                Phase::Ended => return self.fail(Error::TrailingData),
                 Phase::Prefix => {
-                    if !self.fill(4) {
-                        return Ok(None);
+                    if !self.fill(4, &mut chunk) {
+                        return Ok(());
                     }
                     let continued = self.message.as_slice().get(..4) == Some(&CONTINUATION[..]);
                     let prefix = if continued { 8 } else { 4 };
-                    if !self.fill(prefix) {
-                        return Ok(None);
+                    if !self.fill(prefix, &mut chunk) {
+                        return Ok(());
                     }
-                    let len = match self.message.as_slice().get(prefix - 4..prefix) {
-                        Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
-                        _ => return self.fail(Error::Malformed("short message prefix")),
-                    };
-                    let Ok(len) = usize::try_from(len) else {
-                        return self.fail(Error::Malformed("negative metadata length"));
-                    };
-                    if len == 0 {
-                        self.message.clear();
-                        self.phase = Phase::Ended;
-                        continue;
-                    }
-                    let end = prefix.saturating_add(len);
-                    if end > self.max_message_len {
-                        return self.too_large(end as u64);
-                    }
-                    self.phase = Phase::Metadata { start: prefix, end };
+                    self.framed_prefix(prefix)?;
                 }
                 Phase::Metadata { start, end } => {
-                    if !self.fill(end) {
-                        return Ok(None);
+                    if !self.fill(end, &mut chunk) {
+                        return Ok(());
                     }
-                    let meta = self.message.as_slice().get(start..end).unwrap_or(&[]);
-                    let body = match arrow_ipc::root_as_message(meta) {
-                        Ok(m) => m.bodyLength(),
-                        Err(_) => {
-                            return self.fail(Error::Malformed(
-                                "message metadata is not an Arrow IPC message",
-                            ))
-                        }
-                    };
-                    let Ok(body) = u64::try_from(body) else {
-                        return self.fail(Error::Malformed("negative body length"));
-                    };
-                    let total = (end as u64).saturating_add(body);
-                    let end = match usize::try_from(total) {
-                        Ok(t) if t <= self.max_message_len => t,
-                        _ => return self.too_large(total),
-                    };
-                    self.message.reserve(end - self.message.len());
-                    self.phase = Phase::Body { end };
+                    self.framed_metadata(start, end)?;
                 }
                 Phase::Body { end } => {
-                    if !self.fill(end) {
-                        return Ok(None);
+                    if !self.fill(end, &mut chunk) {
+                        return Ok(());
                     }
                     self.phase = Phase::Prefix;
                     let message = std::mem::replace(&mut self.message, MutableBuffer::new(0));
-                    if let Some(batch) = self.decode(message)? {
-                        self.batches += 1;
-                        self.rows += batch.num_rows() as u64;
-                        return Ok(Some(batch));
-                    }
+                    self.ready.push_back(Buffer::from(message));
                 }
             }
         }
+        // A prefix or metadata completed by the chunk's last byte moves on now.
+        match self.phase {
+            Phase::Prefix if self.message.len() >= 4 => {
+                let continued = self.message.as_slice().get(..4) == Some(&CONTINUATION[..]);
+                let prefix = if continued { 8 } else { 4 };
+                if self.message.len() >= prefix {
+                    self.framed_prefix(prefix)?;
+                }
+            }
+            Phase::Metadata { start, end } if self.message.len() >= end => {
+                self.framed_metadata(start, end)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The message holds its `prefix` (continuation marker and length).
+    fn framed_prefix(&mut self, prefix: usize) -> Result<(), Error> {
+        let len = match self.message.as_slice().get(prefix - 4..prefix) {
+            Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+            _ => return self.fail(Error::Malformed("short message prefix")),
+        };
+        let Ok(len) = usize::try_from(len) else {
+            return self.fail(Error::Malformed("negative metadata length"));
+        };
+        if len == 0 {
+            self.message.clear();
+            self.phase = Phase::Ended;
+            return Ok(());
+        }
+        let end = prefix.saturating_add(len);
+        if end > self.max_message_len {
+            return self.too_large(end as u64);
+        }
+        self.phase = Phase::Metadata { start: prefix, end };
+        Ok(())
+    }
+
+    /// The message holds its metadata (bytes `start..end`): learn the body's
+    /// length and reserve for it.
+    fn framed_metadata(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        let meta = self.message.as_slice().get(start..end).unwrap_or(&[]);
+        let body = match arrow_ipc::root_as_message(meta) {
+            Ok(m) => m.bodyLength(),
+            Err(_) => {
+                return self.fail(Error::Malformed(
+                    "message metadata is not an Arrow IPC message",
+                ))
+            }
+        };
+        let Ok(body) = u64::try_from(body) else {
+            return self.fail(Error::Malformed("negative body length"));
+        };
+        let total = (end as u64).saturating_add(body);
+        let end = match usize::try_from(total) {
+            Ok(t) if t <= self.max_message_len => t,
+            _ => return self.too_large(total),
+        };
+        self.message.reserve(end - self.message.len());
+        self.phase = Phase::Body { end };
+        if body == 0 {
+            // A message without a body (a schema) is complete already.
+            self.phase = Phase::Prefix;
+            let message = std::mem::replace(&mut self.message, MutableBuffer::new(0));
+            self.ready.push_back(Buffer::from(message));
+        }
+        Ok(())
+    }
+
+    /// The next record batch from the chunks fed so far, or `Ok(None)` when they
+    /// hold no complete one (feed more).
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        if self.phase == Phase::Failed {
+            return Err(Error::Finished);
+        }
+        while let Some(message) = self.ready.pop_front() {
+            if let Some(batch) = self.decode(message)? {
+                self.batches += 1;
+                self.rows += batch.num_rows() as u64;
+                return Ok(Some(batch));
+            }
+        }
+        Ok(None)
     }
 
     /// Checks that the stream ended where it may: at its end-of-stream marker, or
     /// between two messages (hyperd writes no end-of-stream marker: the COPY's end
     /// ends the stream), with nothing unread. Returns the number of rows decoded.
     pub fn finish(&self) -> Result<u64, Error> {
-        let unread = self.pos < self.input.len();
+        if !self.ready.is_empty() {
+            return Err(Error::Malformed(
+                "finish() before every batch was read with next_batch()",
+            ));
+        }
         match self.phase {
-            Phase::Ended if unread => Err(Error::TrailingData),
             Phase::Ended => Ok(self.rows),
-            Phase::Prefix if !unread && self.message.is_empty() => Ok(self.rows),
+            Phase::Prefix if self.message.is_empty() => Ok(self.rows),
             Phase::Failed => Err(Error::Finished),
             _ => Err(Error::Truncated),
         }
     }
 
     /// Hands one complete message to Arrow.
-    fn decode(&mut self, message: MutableBuffer) -> Result<Option<RecordBatch>, Error> {
-        let mut buffer = Buffer::from(message);
+    fn decode(&mut self, mut buffer: Buffer) -> Result<Option<RecordBatch>, Error> {
         let inner = &mut self.inner;
         let result = catch_unwind(AssertUnwindSafe(|| inner.decode(&mut buffer)));
         match result {
@@ -220,19 +251,17 @@ impl ArrowStreamDecoder {
         }
     }
 
-    /// Moves input bytes into the message until it holds `len` bytes; whether it
-    /// does.
-    fn fill(&mut self, len: usize) -> bool {
+    /// Moves bytes of `chunk` into the message until it holds `len` bytes;
+    /// whether it does.
+    fn fill(&mut self, len: usize, chunk: &mut &[u8]) -> bool {
         let have = self.message.len();
         if have >= len {
             return true;
         }
-        let rest = self.input.get(self.pos..).unwrap_or(&[]);
-        let take = rest.len().min(len - have);
-        if let Some(bytes) = rest.get(..take) {
-            self.message.extend_from_slice(bytes);
-        }
-        self.pos += take;
+        let take = chunk.len().min(len - have);
+        let (head, tail) = chunk.split_at(take);
+        self.message.extend_from_slice(head);
+        *chunk = tail;
         self.message.len() >= len
     }
 
@@ -243,8 +272,7 @@ impl ArrowStreamDecoder {
 
     fn fail<T>(&mut self, e: Error) -> Result<T, Error> {
         self.phase = Phase::Failed;
-        self.input = Vec::new();
-        self.pos = 0;
+        self.ready.clear();
         self.message = MutableBuffer::new(0);
         Err(e)
     }

@@ -10,8 +10,8 @@
 //! * [`ArrowStreamDecoder`] takes the CopyData chunks, split anywhere, and yields
 //!   one [`RecordBatch`] at a time. It frames every IPC message itself first, so
 //!   a message longer than [`DEFAULT_MAX_MESSAGE_LEN`] (or the chosen bound) is an
-//!   error before anything is buffered for it, and it holds at most one message
-//!   plus the unread rest of the last chunk.
+//!   error before anything is buffered for it, and it holds at most the
+//!   messages of one chunk (copied once, into aligned buffers Arrow slices).
 //! * [`ArrowStreamEncoder`] turns record batches into stream bytes: the schema
 //!   message once, each batch as it is written, the end-of-stream marker at
 //!   [`finish`](ArrowStreamEncoder::finish). The caller sends

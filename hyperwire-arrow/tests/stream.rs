@@ -89,18 +89,19 @@ fn trailing_bytes_are_refused() {
 
 #[test]
 fn a_huge_declared_length_is_refused_before_buffering() {
+    // Framing errors surface at feed, before anything is reserved.
     let mut dec = ArrowStreamDecoder::new().with_max_message_len(1024);
-    dec.feed(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x7f])
-        .unwrap();
     assert!(matches!(
-        dec.next_batch(),
+        dec.feed(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x7f]),
         Err(Error::MessageTooLarge { max: 1024, .. })
     ));
     assert!(matches!(dec.next_batch(), Err(Error::Finished)));
+    assert!(matches!(dec.feed(&[0]), Err(Error::Finished)));
     let mut dec = ArrowStreamDecoder::new();
-    dec.feed(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x80])
-        .unwrap();
-    assert!(matches!(dec.next_batch(), Err(Error::Malformed(_))));
+    assert!(matches!(
+        dec.feed(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x80]),
+        Err(Error::Malformed(_))
+    ));
 }
 
 #[test]

@@ -89,13 +89,15 @@ impl ArrowBatches<'_> {
             let Some(out) = self.out.as_mut() else {
                 return Ok(None);
             };
-            match out.next_data()? {
-                Some(chunk) => self.decoder.feed(chunk)?,
-                None => {
-                    self.out = None;
-                    self.decoder.finish()?;
-                    return Ok(None);
-                }
+            // Each CopyData message goes to the decoder from the receive buffer.
+            let decoder = &mut self.decoder;
+            let mut fed = Ok(());
+            if out.next_with(|chunk| fed = decoder.feed(chunk))? {
+                fed?;
+            } else {
+                self.out = None;
+                self.decoder.finish()?;
+                return Ok(None);
             }
         }
     }

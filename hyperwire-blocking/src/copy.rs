@@ -198,19 +198,27 @@ impl<'c> CopyOut<'c> {
         self.tag.as_deref()
     }
 
-    /// Reads the next CopyData message (`Ok(false)` at the end).
+    /// Reads the next CopyData message into `chunk` (`Ok(false)` at the end).
     fn next_chunk(&mut self) -> Result<bool> {
-        self.chunk.clear();
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.clear();
         self.pos = 0;
+        let got = self.next_with(|data| chunk.extend_from_slice(data));
+        self.chunk = chunk;
+        got
+    }
+
+    /// Hands the next CopyData message to `f` where it arrived, in the receive
+    /// buffer (`Ok(false)` at the end, `f` not called).
+    pub(crate) fn next_with(&mut self, mut f: impl FnMut(&[u8])) -> Result<bool> {
         let mut error = None;
         let mut got = false;
-        let chunk = &mut self.chunk;
         let tag = &mut self.tag;
         let mut done = false;
         self.client.run(self.request, |ev| {
             match ev {
                 Event::CopyData { data, .. } => {
-                    chunk.extend_from_slice(data);
+                    f(data);
                     got = true;
                     return Ok(true);
                 }
@@ -232,13 +240,39 @@ impl<'c> CopyOut<'c> {
         Ok(got)
     }
 
-    /// The next CopyData message whole (`None` at the end).
-    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
-    pub(crate) fn next_data(&mut self) -> Result<Option<&[u8]>> {
-        if self.done || !self.next_chunk()? {
-            return Ok(None);
+    /// Writes the rest of the data to `out`, each CopyData message straight
+    /// from the receive buffer (no copy on the way); returns the bytes written.
+    /// If `out` fails, the COPY is cancelled and drained and the error returned.
+    pub fn write_to(&mut self, out: &mut dyn Write) -> Result<u64> {
+        let mut bytes = 0u64;
+        if let Some(rest) = self.chunk.get(self.pos..) {
+            out.write_all(rest)?;
+            bytes += rest.len() as u64;
         }
-        Ok(Some(&self.chunk))
+        self.chunk.clear();
+        self.pos = 0;
+        let mut failed = None;
+        while !self.done {
+            let got = self.next_with(|data| {
+                if failed.is_none() {
+                    match out.write_all(data) {
+                        Ok(()) => bytes += data.len() as u64,
+                        Err(e) => failed = Some(e),
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                if !self.done {
+                    self.client.cancel_and_drain(self.request);
+                    self.done = true;
+                }
+                return Err(Error::Io(e));
+            }
+            if !got {
+                break;
+            }
+        }
+        Ok(bytes)
     }
 
     fn drain(&mut self) {
@@ -285,5 +319,11 @@ impl Client {
     /// Starts `COPY ... TO STDOUT`; read the data from the returned reader.
     pub fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_>> {
         CopyOut::start(self, sql)
+    }
+
+    /// Runs `COPY ... TO STDOUT` and writes its data to `out`, each CopyData
+    /// message straight from the receive buffer; returns the bytes written.
+    pub fn copy_out_to(&mut self, sql: &str, out: &mut dyn Write) -> Result<u64> {
+        self.copy_out(sql)?.write_to(out)
     }
 }

@@ -327,6 +327,49 @@ fn arrays_round_trip_through_arrowstream_as_lists() {
     assert_eq!(same, 3);
 }
 
+#[test]
+fn arrowstream_raw_bytes_out_and_in() {
+    use std::io::Write;
+    let mut c = hyper();
+    let sql = "COPY (SELECT g::bigint AS id, g::text AS t FROM generate_series(1, 100000) g) \
+               TO STDOUT WITH (FORMAT ARROWSTREAM)";
+    let mut raw = Vec::new();
+    let n = c.copy_out_to(sql, &mut raw).unwrap();
+    assert_eq!(n, raw.len() as u64);
+    // The bytes are an Arrow IPC stream any reader takes.
+    let mut dec = hyperwire_arrow::ArrowStreamDecoder::new();
+    dec.feed(&raw).unwrap();
+    let mut rows = 0;
+    while let Some(b) = dec.next_batch().unwrap() {
+        rows += b.num_rows();
+    }
+    assert_eq!(dec.finish().unwrap(), 100_000);
+    assert_eq!(rows, 100_000);
+    // And back in as they are.
+    c.batch_execute("CREATE TEMP TABLE raw_in (id bigint NOT NULL, t text NOT NULL)")
+        .unwrap();
+    let mut copy = c
+        .copy_in("COPY raw_in FROM STDIN WITH (FORMAT ARROWSTREAM)")
+        .unwrap();
+    for chunk in raw.chunks(7919) {
+        copy.write_all(chunk).unwrap();
+    }
+    assert_eq!(copy.finish().unwrap(), 100_000);
+    // A writer that fails: the COPY is cancelled, the connection stays usable.
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    assert!(c.copy_out_to(sql, &mut Full).is_err());
+    let one: i32 = c.query_one("SELECT 1", &[]).unwrap().get(0).unwrap();
+    assert_eq!(one, 1);
+}
+
 // ---- HyperBinary DataRows with per-query formats ---------------------------------
 
 #[test]
