@@ -270,7 +270,12 @@ fn arrowstream_errors_are_typed_and_leave_the_connection_usable() {
         w.write_batch(&batch)?;
         w.finish()
     })();
-    assert!(r.is_err(), "{r:?}");
+    match r {
+        Err(hyperwire_blocking::ArrowCopyError::Client(e)) => {
+            assert_eq!(e.sqlstate(), Some("42804"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
     // uuid has no Arrow conversion on hyperd.
     let r = c
         .copy_out_arrow("COPY (SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) TO STDOUT WITH (FORMAT ARROWSTREAM)")
