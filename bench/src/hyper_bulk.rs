@@ -70,7 +70,7 @@ impl Meter {
 /// Row k of every workload: id = k, v = NULL every 7th row else k % 1000 - 500,
 /// f = k / 2.
 fn v_of(k: u64) -> Option<i32> {
-    (k % 7 != 0).then(|| (k % 1000) as i32 - 500)
+    (!k.is_multiple_of(7)).then(|| (k % 1000) as i32 - 500)
 }
 
 fn select_sql(rows: u64) -> String {
