@@ -25,8 +25,13 @@ impl<'c> Pipeline<'c> {
     /// Sends everything in one write and reads the results in order.
     pub fn run(self) -> Result<Vec<Result<QueryResult>>> {
         let mut out = Vec::with_capacity(self.requests.len());
-        // One flush for all (reading meanwhile, so a long pipeline cannot deadlock).
-        self.client.conn.flush(None)?;
+        // One flush for all (reading meanwhile, so a long pipeline cannot deadlock),
+        // within the request timeout: its policy applies to the last request (the
+        // earlier ones end before it).
+        match self.requests.iter().rev().find_map(|r| r.as_ref().ok()) {
+            Some(&last) => self.client.flush_request(last)?,
+            None => self.client.conn.flush(None)?,
+        }
         for r in self.requests {
             let id = match r {
                 Ok(id) => id,

@@ -842,6 +842,53 @@ fn a_server_that_stops_reading_during_copy_in_fires_the_request_timeout_blocking
 }
 
 #[test]
+fn a_server_that_stops_reading_a_pipeline_fires_the_request_timeout_blocking() {
+    use hyperwire_blocking::TimeoutPolicy;
+    let s = pg();
+    for policy in [
+        TimeoutPolicy::CancelThenClose,
+        TimeoutPolicy::CancelThenDrain,
+    ] {
+        let proxy = Proxy::start(s.port(), Plan::StallClient { tag: b'B' });
+        let conninfo = proxy.conninfo(s, harness::TRUST_USER);
+        let start = Instant::now();
+        let (e, healthy, after) = within(BOUND, move || {
+            let mut c = blocking::connect(&conninfo);
+            c.set_request_timeout(Some(Duration::from_millis(500)), policy);
+            // 32 x 2 MiB of parameters: far more than the socket buffers hold.
+            let big = "x".repeat(2 << 20);
+            let mut p = c.pipeline();
+            for _ in 0..32 {
+                p.query("SELECT length($1::text)", &[&big]);
+            }
+            let e = format!("{:?}", p.run().map(|_| ()).unwrap_err());
+            let healthy = c.is_healthy();
+            let after = c
+                .query("SELECT 1", &[])
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"));
+            (e, healthy, after)
+        });
+        eprintln!(
+            "blocking pipeline {policy:?}: {e} after {:?}",
+            start.elapsed()
+        );
+        assert!(e.contains("Timeout"), "{policy:?}: {e}");
+        assert_eq!(proxy.cancels(), 1, "{policy:?}");
+        match policy {
+            TimeoutPolicy::CancelThenClose => {
+                assert!(!healthy);
+                assert!(after.is_err());
+            }
+            _ => {
+                assert!(healthy, "{e}");
+                assert_eq!(after, Ok(()));
+            }
+        }
+    }
+}
+
+#[test]
 fn a_server_that_stops_reading_during_copy_in_meets_the_timeout_tokio() {
     use hyperwire_tokio::{Connection, DropPolicy};
     let s = pg();
