@@ -160,14 +160,22 @@ impl ColumnIndex for &str {
 #[derive(Clone)]
 pub struct Row {
     columns: Arc<[Column]>,
-    /// The DataRow body (column count, then the columns), already validated.
+    /// The DataRow body (column count, then the columns).
     body: Bytes,
+    /// Whether the machine validated `body` (rows of a [`RowBatch`]); others
+    /// are checked on each access.
+    validated: bool,
 }
 
 impl Row {
-    /// A row from a validated DataRow body (column count, then columns).
+    /// A row from a DataRow body (column count, then columns); reading it checks
+    /// the body, so malformed bytes are an error, never a panic.
     pub fn new(columns: Arc<[Column]>, body: Bytes) -> Row {
-        Row { columns, body }
+        Row {
+            columns,
+            body,
+            validated: false,
+        }
     }
 
     /// The columns.
@@ -191,6 +199,9 @@ impl Row {
     }
 
     fn data(&self) -> Result<DataRow<'_>> {
+        if self.validated {
+            return Ok(DataRow::validated(&self.body));
+        }
         DataRow::from_body(&self.body).map_err(RowError::Malformed)
     }
 
@@ -268,7 +279,12 @@ impl RowBatch {
         let all = Bytes::from(core::mem::take(&mut self.buf));
         let mut start = 0;
         out.extend(self.ends.drain(..).map(|end| {
-            let row = Row::new(Arc::clone(columns), all.slice(start..end));
+            // The machine validated each DataRow before `push` copied it.
+            let row = Row {
+                columns: Arc::clone(columns),
+                body: all.slice(start..end),
+                validated: true,
+            };
             start = end;
             row
         }));
