@@ -152,7 +152,46 @@ fn expect_rows(got: u64, want: u64) -> R<()> {
 
 pub mod hyperwire {
     use super::*;
-    use hyperwire_tokio::{Client, Connection};
+    use hyperwire_tokio::{Client, Connection, Format};
+
+    /// `select_stream` with binary results (`query_stream_with_formats`: PG binary
+    /// on PostgreSQL, HyperBinary on hyperd); `query_stream` asks for text.
+    pub async fn run_binary(w: Workload, env: &Env) -> R<Measured> {
+        if !matches!(w, Workload::SelectStream | Workload::SelectStream10M) {
+            return Err("n/a: only select_stream has a format choice".into());
+        }
+        let rows = if w == Workload::SelectStream {
+            ROWS
+        } else {
+            ROWS_10M
+        };
+        let format = match env.server {
+            Server::Pg15 => Format::Binary,
+            Server::Hyperd => Format::HyperBinary,
+        };
+        let mut conn = Connection::connect(&env.conninfo)
+            .await
+            .map_err(e("connect"))?;
+        let sql = select_sql(rows);
+        let m = Meter::start();
+        let mut stream = conn
+            .query_stream_with_formats(&sql, &[], &[format])
+            .await
+            .map_err(e("query"))?;
+        let mut n = 0u64;
+        let mut acc = 0u64;
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(e("row"))?;
+            n += 1;
+            let i: i64 = row.get(0).map_err(e("i"))?;
+            let t: &str = row.get(1).map_err(e("t"))?;
+            let f: f64 = row.get(2).map_err(e("f"))?;
+            acc = acc.wrapping_add(check_row(n, i, t, f));
+        }
+        black_box(acc);
+        expect_rows(n, rows)?;
+        Ok(m.stop(n))
+    }
 
     pub async fn run(w: Workload, env: &Env) -> R<Measured> {
         if w == Workload::Connect {

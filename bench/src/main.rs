@@ -187,8 +187,9 @@ impl Measured {
     }
 }
 
-pub const CLIENTS: [&str; 6] = [
+pub const CLIENTS: [&str; 7] = [
     "hyperwire",
+    "hyperwire (binary)",
     "tokio-postgres",
     "sqlx",
     "pg-wired",
@@ -207,6 +208,7 @@ fn child(client: &str, workload: &str) -> ! {
     let result = rt.block_on(async {
         match client {
             "hyperwire" => clients::hyperwire::run(w, &env).await,
+            "hyperwire (binary)" => clients::hyperwire::run_binary(w, &env).await,
             "tokio-postgres" => clients::tokio_pg::run(w, &env).await,
             "sqlx" => clients::sqlx_pg::run(w, &env).await,
             "pg-wired" => clients::pg_wired::run(w, &env).await,
