@@ -60,14 +60,15 @@ where
         match self {
             FuturesSocket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             FuturesSocket::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            FuturesSocket::Tls(s) => {
-                // rustls buffers the record: flush it so it reaches the socket.
-                let r = Pin::new(&mut **s).poll_write(cx, buf);
-                if let Poll::Ready(Err(e)) = Pin::new(&mut **s).poll_flush(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                r
-            }
+            FuturesSocket::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            FuturesSocket::Tcp(s) => Pin::new(s).poll_flush(cx),
+            FuturesSocket::Unix(s) => Pin::new(s).poll_flush(cx),
+            FuturesSocket::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 

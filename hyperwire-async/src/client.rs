@@ -3,8 +3,13 @@
 //!
 //! Requests from all tasks go out in the order they arrive, as many at a time as
 //! the in-flight bound allows, written together; answers are routed back by the
-//! core's request FIFO. A task that drops its future leaves nothing behind: the
-//! driver abandons the request in the core, which discards its answers.
+//! core's request FIFO. A task that drops its future leaves no answer behind:
+//! the driver abandons the request in the core, which discards its answers. It
+//! is not cancelled (other tasks' requests share the session and would be hit):
+//! a long query keeps the requests behind it waiting until it ends, so for those
+//! use [`Client::cancel_token`] or a [`Connection`] with its `DropPolicy`.
+//! An abandoned request's rows count against the core's drain budget; beyond it
+//! the connection is desynchronized and every task gets the error.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,8 +30,9 @@ use crate::io;
 use crate::notifications::{Notifications, Subscribers, DEFAULT_NOTIFICATION_CAPACITY};
 use crate::runtime::Runtime;
 
-/// How many requests the driver keeps in flight at most (the queue of waiting
-/// requests is bounded too: callers wait for room).
+/// How many requests the driver keeps in flight at most, abandoned ones
+/// included. Callers beyond that wait in the channel (one queued command per
+/// waiting caller, so memory follows the number of callers, not the load).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Where a request's answer goes.
@@ -43,6 +49,7 @@ struct Command {
 /// A shared handle to one connection. Clone it into every task.
 pub struct Client<R> {
     tx: mpsc::Sender<Command>,
+    cancel: Option<crate::CancelToken<R>>,
     subscribers: Subscribers,
     runtime: PhantomData<fn() -> R>,
 }
@@ -51,6 +58,7 @@ impl<R> Clone for Client<R> {
     fn clone(&self) -> Self {
         Client {
             tx: self.tx.clone(),
+            cancel: self.cancel.clone(),
             subscribers: self.subscribers.clone(),
             runtime: PhantomData,
         }
@@ -119,10 +127,12 @@ impl<R: Runtime> Client<R> {
     ) -> (Client<R>, Driver<R>) {
         let max = max_in_flight.max(1);
         let (tx, rx) = mpsc::channel(max);
+        let cancel = conn.cancel_token().ok();
         let subscribers = Subscribers::default();
         (
             Client {
                 tx,
+                cancel,
                 subscribers: subscribers.clone(),
                 runtime: PhantomData,
             },
@@ -202,6 +212,12 @@ impl<R: Runtime> Client<R> {
         self.subscribers.subscribe(capacity)
     }
 
+    /// A token that cancels the request the server is running now (whichever
+    /// task sent it); `None` if the server gave no cancel key.
+    pub fn cancel_token(&self) -> Option<crate::CancelToken<R>> {
+        self.cancel.clone()
+    }
+
     /// Whether the driver is still running.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
@@ -245,7 +261,8 @@ impl<R: Runtime> Driver<R> {
 
     /// Takes new commands while there is room in flight.
     fn accept(&mut self, cx: &mut Context<'_>) -> Result<()> {
-        while !self.closed && self.pending.len() < self.max_in_flight {
+        // Abandoned requests still answering count too: the core holds them.
+        while !self.closed && self.conn.proto.pending_responses() < self.max_in_flight {
             match Pin::new(&mut self.rx).poll_next(cx) {
                 Poll::Ready(Some(cmd)) => {
                     if !cmd.reply.is_canceled() {
@@ -346,14 +363,10 @@ impl<R: Runtime> Driver<R> {
     fn fail_all(&mut self, e: &Error) {
         self.subscribers.end(Some(e.to_string()));
         for (_, p) in self.pending.drain() {
-            let _ =
-                p.command
-                    .reply
-                    .send(Err(Error::UnexpectedResult(if matches!(e, Error::Io(_)) {
-                        "the connection failed"
-                    } else {
-                        "the connection is unusable"
-                    })));
+            let _ = p
+                .command
+                .reply
+                .send(Err(Error::ConnectionLost(e.to_string())));
         }
     }
 }

@@ -45,14 +45,28 @@ pub struct Connection<R: Runtime> {
     cache: StatementCache,
     target: Target,
     inbox: Inbox,
-    /// The request of a call that has not finished (if its future is dropped, the
-    /// next call settles it).
-    pub(crate) in_flight: Option<RequestId>,
+    /// The requests of calls that have not finished (if their futures are
+    /// dropped, the next call settles them).
+    in_flight: Vec<RequestId>,
+    /// A CancelThenDrain cancel not yet acknowledged (its wait was dropped): the
+    /// next call sends it again before anything else goes out.
+    cancel_pending: bool,
+    /// A cancel request under way. Once started it is always finished (the
+    /// server's close awaited) before anything new is sent, even if the call
+    /// that started it was dropped: a cancel abandoned midway could still reach
+    /// the server later and hit the next request. (A Mutex only to stay `Sync`;
+    /// it is reached through `&mut self`.)
+    cancel_running: std::sync::Mutex<Option<PendingCancel>>,
+    /// A `copy_in` call is running: COPY FROM STDIN is expected. Any other call
+    /// that meets one fails it at once instead of waiting for data forever.
+    pub(crate) copy_in_allowed: bool,
     /// The statement the in-flight query is preparing for the cache (if its
     /// future is dropped, the cache must not wait for it forever).
     preparing: Option<(String, Vec<u32>)>,
     drop_policy: DropPolicy,
     statements: u64,
+    /// This connection's random prefix for statement names (PgBouncer-safe).
+    prefix: String,
     /// TLS settings for the cancel connection, and whether TLS starts at once.
     cancel_tls: Option<(hyperwire_tls::TlsSetup, bool)>,
 }
@@ -85,6 +99,9 @@ impl Statement {
     }
 }
 
+/// A cancel request being sent (see `Connection::cancel_running`).
+type PendingCancel = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send>>;
+
 /// A random prefix for statement names, so that clients sharing server
 /// connections (PgBouncer) never collide.
 pub(crate) fn cache_prefix() -> String {
@@ -106,13 +123,18 @@ pub(crate) fn encode(
 
 impl<R: Runtime> Connection<R> {
     pub(crate) fn new(io: Io<R::Socket>, proto: Protocol, target: Target) -> Connection<R> {
+        let prefix = cache_prefix();
         Connection {
             io,
             proto,
-            cache: StatementCache::new(StatementPolicy::default()).with_prefix(&cache_prefix()),
+            cache: StatementCache::new(StatementPolicy::default()).with_prefix(&prefix),
+            prefix,
             target,
             inbox: Inbox::default(),
-            in_flight: None,
+            in_flight: Vec::new(),
+            cancel_pending: false,
+            cancel_running: std::sync::Mutex::new(None),
+            copy_in_allowed: false,
             preparing: None,
             drop_policy: DropPolicy::default(),
             statements: 0,
@@ -143,7 +165,7 @@ impl<R: Runtime> Connection<R> {
 
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
-        self.cache = StatementCache::new(policy).with_prefix(&cache_prefix());
+        self.cache = StatementCache::new(policy).with_prefix(&self.prefix);
     }
 
     /// Runs the TLS handshake on the TCP socket and tells the machine.
@@ -240,13 +262,18 @@ impl<R: Runtime> Connection<R> {
             if self.inbox.take(&ev) {
                 continue;
             }
-            match ev {
+            let unwanted_copy_in = !self.copy_in_allowed && matches!(ev, Event::CopyInStart { .. });
+            let out = match ev {
                 Event::Fatal(e) => return Err(e.into()),
-                other => {
-                    if let Some(t) = f(&other) {
-                        return Ok(Some(t));
-                    }
-                }
+                other => f(&other),
+            };
+            if unwanted_copy_in {
+                // Nothing here will send the data: end the COPY so the request ends.
+                self.proto
+                    .copy_fail("COPY FROM STDIN can only run through copy_in")?;
+            }
+            if let Some(t) = out {
+                return Ok(Some(t));
             }
         }
         Ok(None)
@@ -264,35 +291,71 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Settles a request left behind by a dropped future, as the policy says.
+    /// Notes a request whose caller may drop its future.
+    pub(crate) fn track(&mut self, id: RequestId) {
+        if !self.in_flight.contains(&id) {
+            self.in_flight.push(id);
+        }
+    }
+
+    /// The request finished (its caller got the whole answer).
+    pub(crate) fn untrack(&mut self, id: RequestId) {
+        self.in_flight.retain(|r| *r != id);
+    }
+
+    /// Settles requests left behind by dropped futures, as the policy says.
     pub(crate) async fn settle(&mut self) -> Result<()> {
+        self.copy_in_allowed = false;
         if let Some((sql, types)) = self.preparing.take() {
             self.cache.prepare_ended(&sql, &types);
         }
-        let Some(id) = self.in_flight.take() else {
-            return Ok(());
-        };
-        match self.drop_policy {
-            DropPolicy::Close => {
-                self.proto.terminate();
-                let _ = self.flush().await;
-                return Err(Error::UnexpectedResult(
-                    "a dropped request closed the connection (DropPolicy::Close)",
-                ));
+        if !self.in_flight.is_empty() {
+            // Abandoned at once, before any await: whatever happens to this
+            // future, their answers can only be discarded by the core (a COPY IN
+            // is failed).
+            for id in std::mem::take(&mut self.in_flight) {
+                self.proto.abandon(id);
             }
-            DropPolicy::CancelThenDrain => {
-                if self.proto.pending_responses() > 0 {
-                    // The cancel returns once the server acted on it: it cannot
-                    // reach a request we have not sent yet.
-                    if let Ok(token) = self.cancel_token() {
-                        let _ = token.cancel().await;
-                    }
+            match self.drop_policy {
+                DropPolicy::Close => {
+                    self.proto.terminate();
+                    let _ = self.flush().await;
+                    return Err(Error::ConnectionLost(
+                        "a dropped request closed the connection (DropPolicy::Close)".into(),
+                    ));
+                }
+                DropPolicy::CancelThenDrain => self.cancel_pending = true,
+                DropPolicy::Drain => {}
+            }
+        }
+        if self.cancel_pending {
+            self.cancel_pending = false;
+            // What already arrived may show the abandoned requests ended: then
+            // there is nothing to cancel.
+            self.take_events(&mut |_| None::<()>)?;
+            if self.proto.pending_responses() > 0 && self.proto.is_healthy() {
+                if let Ok(token) = self.cancel_token() {
+                    let running = self
+                        .cancel_running
+                        .get_mut()
+                        .unwrap_or_else(|p| p.into_inner());
+                    running.get_or_insert_with(|| {
+                        Box::pin(async move { token.cancel().await.map_err(|_| ()) })
+                    });
                 }
             }
-            DropPolicy::Drain => {}
         }
-        // The core discards the rest as it arrives; a COPY IN is failed.
-        self.proto.abandon(id);
+        // The cancel returns once the server acted on it, and nothing new is sent
+        // before: it cannot reach a later request (PostgreSQL ignores a cancel
+        // that arrives while the session is idle).
+        let running = self
+            .cancel_running
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(cancel) = running {
+            let _ = cancel.as_mut().await;
+            *running = None;
+        }
         Ok(())
     }
 
@@ -312,17 +375,17 @@ impl<R: Runtime> Connection<R> {
 
     /// Sends pending bytes and reads `id`'s events until its `Done`.
     pub(crate) async fn run(&mut self, id: RequestId, mut f: impl FnMut(&Event<'_>)) -> Result<()> {
-        self.in_flight = Some(id);
+        self.track(id);
         self.drive(|ev| {
             f(ev);
             (matches!(ev, Event::Done { request } if *request == id)).then_some(())
         })
         .await?;
-        self.in_flight = None;
+        self.untrack(id);
         Ok(())
     }
 
-    async fn collect(
+    pub(crate) async fn collect(
         &mut self,
         id: RequestId,
         watch: impl FnMut(&Event<'_>),
@@ -445,7 +508,7 @@ impl<R: Runtime> Connection<R> {
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.settle().await?;
         self.statements += 1;
-        let name = format!("hw_t{}", self.statements);
+        let name = format!("hw_{}_t{}", self.prefix, self.statements);
         // Hyper needs every $n declared; 0 leaves the type to the server.
         let types = if self.proto.is_hyper() {
             vec![0; hyperwire_proto::sql::count_placeholders(sql)]
@@ -516,7 +579,12 @@ impl<R: Runtime> Connection<R> {
         self.settle().await?;
         let mut ids = Vec::with_capacity(items.len());
         for (sql, params) in items {
-            ids.push(encode(params, None).and_then(|e| self.send_unnamed(sql, &e)));
+            let id = encode(params, None).and_then(|e| self.send_unnamed(sql, &e));
+            if let Ok(id) = id {
+                // Every item is settled if this future is dropped midway.
+                self.track(id);
+            }
+            ids.push(id);
         }
         self.flush().await?;
         let mut out = Vec::with_capacity(ids.len());

@@ -70,7 +70,7 @@ fn poll_request<R: Runtime>(
             Err(e) => return Poll::Ready(Err(e)),
             Ok(Some(())) => {
                 if done {
-                    conn.in_flight = None;
+                    conn.untrack(request);
                 }
                 return Poll::Ready(Ok(done));
             }
@@ -377,7 +377,8 @@ async fn start_copy<R: Runtime>(
 ) -> Result<RequestId> {
     conn.settle().await?;
     let id = conn.proto.query(sql)?;
-    conn.in_flight = Some(id);
+    conn.track(id);
+    conn.copy_in_allowed = want_in;
     let mut error = None;
     let started = conn
         .drive(|ev| match ev {
@@ -394,7 +395,7 @@ async fn start_copy<R: Runtime>(
     if started {
         return Ok(id);
     }
-    conn.in_flight = None;
+    conn.untrack(id);
     Err(match error {
         Some(e) => Error::Server(Box::new(e)),
         None => Error::UnexpectedResult("the statement did not start a COPY"),

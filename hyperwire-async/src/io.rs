@@ -54,6 +54,13 @@ impl<S: Socket> Io<S> {
         }
     }
 
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.0 {
+            Some(s) => s.poll_flush(cx),
+            None => Poll::Ready(Err(upgrading())),
+        }
+    }
+
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.0 {
             Some(s) => s.poll_shutdown(cx),
@@ -83,7 +90,14 @@ pub(crate) fn poll_write_pending<S: Socket>(
             Poll::Pending => return Poll::Pending,
         }
     }
-    Poll::Ready(Ok(()))
+    // TLS may still hold encrypted records: they must reach the socket too.
+    match io.poll_flush(cx) {
+        Poll::Ready(Err(e)) => {
+            proto.recv_eof();
+            Poll::Ready(Err(e))
+        }
+        other => other,
+    }
 }
 
 /// Writes what it can, then reads once. Ready when bytes (or the end of the

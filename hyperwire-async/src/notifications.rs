@@ -66,6 +66,7 @@ impl Subscribers {
         let queue = Arc::new(Queue::default());
         queue.lock().capacity = capacity.max(1);
         let mut list = self.list();
+        list.queues.retain(|q| Arc::strong_count(q) > 1);
         // A stream subscribed after the end ends at once.
         queue.lock().end.clone_from(&list.end);
         list.queues.push(Arc::clone(&queue));

@@ -39,7 +39,7 @@ impl<R: Runtime> std::fmt::Debug for RowStream<'_, R> {
 impl<'c, R: Runtime> RowStream<'c, R> {
     /// The stream of `request`'s rows (already queued).
     pub(crate) fn new(conn: &'c mut Connection<R>, request: RequestId) -> Self {
-        conn.in_flight = Some(request);
+        conn.track(request);
         RowStream {
             conn,
             request,
@@ -110,7 +110,7 @@ impl<R: Runtime> Stream for RowStream<'_, R> {
             batch.drain_into(&this.columns, &mut this.ready);
             if done {
                 this.done = true;
-                this.conn.in_flight = None;
+                this.conn.untrack(this.request);
             }
             if let Some(e) = error {
                 return Poll::Ready(Some(Err(Error::Server(Box::new(e)))));
@@ -137,7 +137,7 @@ impl<R: Runtime> Connection<R> {
         self.settle().await?;
         let encoded = encode(params, None)?;
         let request = self.send_unnamed(sql, &encoded)?;
-        self.in_flight = Some(request);
+        self.track(request);
         Ok(RowStream {
             conn: self,
             request,

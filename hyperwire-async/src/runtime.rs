@@ -15,8 +15,12 @@ use std::time::Duration;
 pub trait Socket: Send + Unpin + 'static {
     /// Reads into `buf`; `Ok(0)` is the end of the stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
-    /// Writes from `buf`; TLS records are flushed to the socket before `Ready`.
+    /// Writes from `buf` (TLS may keep encrypted records buffered: see
+    /// [`poll_flush`](Self::poll_flush)).
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    /// Writes out whatever the stream buffered (TLS records); `Ready` when none
+    /// is left.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Shuts the writing side down (sends TLS close_notify first).
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// The TLS session, when the stream is encrypted.
@@ -66,7 +70,7 @@ pub(crate) async fn timeout<R: Runtime, F: Future>(limit: Duration, work: F) -> 
     .await
 }
 
-/// Writes all of `buf`.
+/// Writes all of `buf` and flushes it to the socket.
 pub(crate) async fn write_all<S: Socket>(socket: &mut S, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         let n = std::future::poll_fn(|cx| socket.poll_write(cx, buf)).await?;
@@ -75,7 +79,7 @@ pub(crate) async fn write_all<S: Socket>(socket: &mut S, mut buf: &[u8]) -> io::
         }
         buf = buf.get(n..).unwrap_or_default();
     }
-    Ok(())
+    std::future::poll_fn(|cx| socket.poll_flush(cx)).await
 }
 
 /// Reads some bytes; `Ok(0)` is the end of the stream.

@@ -19,14 +19,21 @@ pub struct Transaction<'c, R: Runtime> {
 impl<'c, R: Runtime> Transaction<'c, R> {
     /// Commits.
     pub async fn commit(mut self) -> Result<()> {
-        self.finished = true;
-        self.conn.batch_execute("COMMIT").await
+        self.finish("COMMIT").await
     }
 
     /// Rolls back.
     pub async fn rollback(mut self) -> Result<()> {
+        self.finish("ROLLBACK").await
+    }
+
+    /// Sends COMMIT or ROLLBACK. The guard counts as finished only once the
+    /// statement is queued: dropped before that, it still rolls back.
+    async fn finish(&mut self, sql: &str) -> Result<()> {
+        self.conn.settle().await?;
+        let id = self.conn.proto.query(sql)?;
         self.finished = true;
-        self.conn.batch_execute("ROLLBACK").await
+        self.conn.collect(id, |_| {}).await.map(drop)
     }
 }
 

@@ -55,14 +55,15 @@ impl Socket for TokioSocket {
         match self {
             TokioSocket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             TokioSocket::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            TokioSocket::Tls(s) => {
-                // rustls buffers the record: flush it so it reaches the socket.
-                let r = Pin::new(&mut **s).poll_write(cx, buf);
-                if let Poll::Ready(Err(e)) = Pin::new(&mut **s).poll_flush(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                r
-            }
+            TokioSocket::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            TokioSocket::Tcp(s) => Pin::new(s).poll_flush(cx),
+            TokioSocket::Unix(s) => Pin::new(s).poll_flush(cx),
+            TokioSocket::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 

@@ -146,3 +146,13 @@ fn transactions_roll_back_when_dropped() {
 fn scram_reconnect_reuses_the_key() {
     on_async_std(suite::scram_reconnect_reuses_the_key::<AsyncStd>());
 }
+
+#[test]
+fn dropped_settles_pipelines_commits_and_stray_copies() {
+    on_async_std(suite::dropped_settles_pipelines_commits_and_stray_copies::<
+        AsyncStd,
+    >());
+    on_smol(suite::dropped_settles_pipelines_commits_and_stray_copies::<
+        Smol,
+    >());
+}

@@ -454,6 +454,23 @@ async fn async_sslmodes_channel_binding_direct_and_cancel<R: async_suite::TestRu
     let err = conn.query("SELECT pg_sleep(30)", &[]).await.unwrap_err();
     canceller.await;
     assert_eq!(err.sqlstate(), Some("57014"), "{err}");
+    // Megabytes through TLS: every record reaches the socket (rustls buffers
+    // them; the adapter must flush, or the COPY never ends).
+    conn.batch_execute("CREATE TEMP TABLE big_tls (t text)")
+        .await
+        .unwrap();
+    let mut w = conn
+        .copy_in("COPY big_tls FROM STDIN WITH (FORMAT text)")
+        .await
+        .unwrap();
+    let line = "x".repeat(1000) + "\n";
+    for _ in 0..8000 {
+        w.send(line.as_bytes()).await.unwrap();
+    }
+    let rows = async_suite::within::<R, _>(Duration::from_secs(60), w.finish())
+        .await
+        .expect("the COPY over TLS finished");
+    assert_eq!(rows.unwrap(), 8000);
     // Direct SSL on PostgreSQL 17.
     let s17 = tls_server(ServerKind::Pg17, &c.server);
     let conn = Connection::<R>::connect(&format!(

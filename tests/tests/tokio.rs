@@ -211,3 +211,8 @@ async fn transactions_roll_back_when_dropped() {
 async fn scram_reconnect_reuses_the_key() {
     suite::scram_reconnect_reuses_the_key::<Tokio>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_settles_pipelines_commits_and_stray_copies() {
+    suite::dropped_settles_pipelines_commits_and_stray_copies::<Tokio>().await;
+}
