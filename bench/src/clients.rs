@@ -196,13 +196,22 @@ pub mod hyperwire {
     pub async fn run(w: Workload, env: &Env) -> R<Measured> {
         if w == Workload::Connect {
             let m = Meter::start();
+            let mut reused = 0;
             for _ in 0..CONNECTS {
                 let c = Connection::connect(&env.conninfo)
                     .await
                     .map_err(e("connect"))?;
+                reused += u64::from(c.scram_key_reused());
                 c.close().await.map_err(e("close"))?;
             }
-            return Ok(m.stop(CONNECTS));
+            let m = m.stop(CONNECTS);
+            // The process-wide SCRAM key cache: only the first connect derives.
+            if reused != CONNECTS - 1 {
+                return Err(format!(
+                    "SCRAM key reused on {reused} of {CONNECTS} connects"
+                ));
+            }
+            return Ok(m);
         }
         let mut conn = Connection::connect(&env.conninfo)
             .await
