@@ -99,6 +99,9 @@ impl Statement {
     }
 }
 
+/// How long `DropPolicy::Close` tries to send Terminate.
+const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A cancel request being sent (see `Connection::cancel_running`).
 type PendingCancel = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send>>;
 
@@ -319,7 +322,9 @@ impl<R: Runtime> Connection<R> {
             match self.drop_policy {
                 DropPolicy::Close => {
                     self.proto.terminate();
-                    let _ = self.flush().await;
+                    // Best effort, bounded: a server that stopped reading must
+                    // not keep us here.
+                    let _ = runtime::timeout::<R, _>(CLOSE_FLUSH_LIMIT, self.flush()).await;
                     return Err(Error::ConnectionLost(
                         "a dropped request closed the connection (DropPolicy::Close)".into(),
                     ));

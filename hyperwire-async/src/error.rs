@@ -103,7 +103,12 @@ impl From<CollectError> for Error {
     fn from(e: CollectError) -> Self {
         match e {
             CollectError::Server(e) => Error::Server(Box::new(e)),
-            _ => Error::UnexpectedResult("skipped after an earlier error in the same batch"),
+            CollectError::Skipped => {
+                Error::UnexpectedResult("skipped after an earlier error in the same batch")
+            }
+            _ => Error::UnexpectedResult(
+                "a row's column count differs from the statement's columns (rows dropped)",
+            ),
         }
     }
 }

@@ -115,7 +115,9 @@ impl From<hyperwire_proto::result::CollectError> for Error {
             CollectError::Skipped => {
                 Error::UnexpectedResult("skipped after an earlier error in the same pipeline")
             }
-            _ => Error::UnexpectedResult("the request produced no result"),
+            _ => Error::UnexpectedResult(
+                "a row's column count differs from the statement's columns (rows dropped)",
+            ),
         }
     }
 }

@@ -18,6 +18,30 @@ pub enum CollectError {
     Server(ServerError),
     /// The server skipped the request after an earlier error in its Sync group.
     Skipped,
+    /// A row's column count differs from its result's columns (a cached
+    /// statement's rows come without a description, so the machine cannot check
+    /// them): the rows are not delivered.
+    ColumnCount {
+        /// The columns the result has.
+        expected: usize,
+        /// The columns a row had.
+        found: usize,
+    },
+}
+
+impl core::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CollectError::Server(e) => write!(f, "{e}"),
+            CollectError::Skipped => {
+                f.write_str("skipped after an earlier error in the same Sync group")
+            }
+            CollectError::ColumnCount { expected, found } => write!(
+                f,
+                "a row has {found} columns where the statement has {expected}"
+            ),
+        }
+    }
 }
 
 /// The result of one statement.
@@ -54,6 +78,8 @@ pub struct Collector {
     error: Option<ServerError>,
     skipped: bool,
     copy: bool,
+    /// The first row whose column count disagreed with its columns.
+    mismatch: Option<(usize, usize)>,
     /// Columns known in advance (a cached statement bound without Describe).
     preset: Option<Arc<[Column]>>,
 }
@@ -109,6 +135,10 @@ impl Collector {
                         .enumerate()
                         .map(|(i, c)| c.with_format(formats.get(i)))
                         .collect();
+                }
+                let expected = current.columns.len();
+                if expected != row.len() && self.mismatch.is_none() {
+                    self.mismatch = Some((expected, row.len()));
                 }
                 self.batch.push(row);
             }
@@ -166,6 +196,9 @@ impl Collector {
         }
         if self.skipped {
             return Err(CollectError::Skipped);
+        }
+        if let Some((expected, found)) = self.mismatch {
+            return Err(CollectError::ColumnCount { expected, found });
         }
         Ok(self.results)
     }
