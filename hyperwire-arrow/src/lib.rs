@@ -1,7 +1,7 @@
 //! # hyperwire-arrow
 //!
 //! Hyper's `ARROWSTREAM` COPY format with Arrow types, sans-IO like the core
-//! ([`hyperwire_proto`] stays `no_std`, so Arrow lives here).
+//! (`hyperwire-proto` stays `no_std`, so Arrow lives here).
 //!
 //! `COPY ... TO STDOUT WITH (FORMAT ARROWSTREAM)` sends an Arrow IPC *stream*
 //! (a schema message, record batches, an end-of-stream marker) as CopyData, and
