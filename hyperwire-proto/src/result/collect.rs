@@ -136,8 +136,10 @@ impl Collector {
                         .map(|(i, c)| c.with_format(formats.get(i)))
                         .collect();
                 }
+                // Checked when the columns are known (a portal fetched again
+                // has none here: its caller holds them).
                 let expected = current.columns.len();
-                if expected != row.len() && self.mismatch.is_none() {
+                if expected != 0 && expected != row.len() && self.mismatch.is_none() {
                     self.mismatch = Some((expected, row.len()));
                 }
                 self.batch.push(row);
