@@ -44,12 +44,14 @@
 //! # Ok::<(), hyperwire_arrow::Error>(())
 //! ```
 
+mod copy_error;
 mod decode;
 mod encode;
 mod error;
 
 pub use arrow_array::RecordBatch;
 pub use arrow_schema::{Schema, SchemaRef};
+pub use copy_error::CopyError;
 pub use decode::ArrowStreamDecoder;
 pub use encode::ArrowStreamEncoder;
 pub use error::Error;

@@ -16,42 +16,11 @@ use crate::runtime::Runtime;
 
 /// An ARROWSTREAM COPY failed: in the connection or at the server, or in the
 /// Arrow stream.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ArrowCopyError {
-    /// The connection or the server failed (the COPY's own error).
-    Client(Error),
-    /// The Arrow IPC stream was malformed, or a batch did not fit the schema.
-    Arrow(hyperwire_arrow::Error),
-}
-
-impl fmt::Display for ArrowCopyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ArrowCopyError::Client(e) => write!(f, "{e}"),
-            ArrowCopyError::Arrow(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ArrowCopyError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ArrowCopyError::Client(e) => Some(e),
-            ArrowCopyError::Arrow(e) => Some(e),
-        }
-    }
-}
+pub type ArrowCopyError = hyperwire_arrow::CopyError<Error>;
 
 impl From<Error> for ArrowCopyError {
     fn from(e: Error) -> Self {
-        ArrowCopyError::Client(e)
-    }
-}
-
-impl From<hyperwire_arrow::Error> for ArrowCopyError {
-    fn from(e: hyperwire_arrow::Error) -> Self {
-        ArrowCopyError::Arrow(e)
+        hyperwire_arrow::CopyError::Client(e)
     }
 }
 
