@@ -193,6 +193,45 @@ pub mod hyperwire {
         Ok(m.stop(n))
     }
 
+    /// `select_stream` read in place (`query_for_each_with_formats`: each row is
+    /// decoded where it lies in the receive buffer), binary results as above.
+    pub async fn run_in_place(w: Workload, env: &Env) -> R<Measured> {
+        if !matches!(w, Workload::SelectStream | Workload::SelectStream10M) {
+            return Err("n/a: only select_stream has an in-place reader".into());
+        }
+        let rows = if w == Workload::SelectStream {
+            ROWS
+        } else {
+            ROWS_10M
+        };
+        let format = match env.server {
+            Server::Pg15 => Format::Binary,
+            Server::Hyperd => Format::HyperBinary,
+        };
+        let mut conn = Connection::connect(&env.conninfo)
+            .await
+            .map_err(e("connect"))?;
+        let sql = select_sql(rows);
+        let m = Meter::start();
+        let mut n = 0u64;
+        let mut acc = 0u64;
+        let got = conn
+            .query_for_each_with_formats(&sql, &[], &[format], |row| {
+                n += 1;
+                let i: i64 = row.get(0)?;
+                let t: &str = row.get(1)?;
+                let f: f64 = row.get(2)?;
+                acc = acc.wrapping_add(check_row(n, i, t, f));
+                Ok(())
+            })
+            .await
+            .map_err(e("query"))?;
+        black_box(acc);
+        expect_rows(got, rows)?;
+        expect_rows(n, rows)?;
+        Ok(m.stop(n))
+    }
+
     pub async fn run(w: Workload, env: &Env) -> R<Measured> {
         if w == Workload::Connect {
             let m = Meter::start();

@@ -187,9 +187,10 @@ impl Measured {
     }
 }
 
-pub const CLIENTS: [&str; 7] = [
+pub const CLIENTS: [&str; 8] = [
     "hyperwire",
     "hyperwire (binary)",
+    "hyperwire (in place)",
     "tokio-postgres",
     "sqlx",
     "pg-wired",
@@ -209,6 +210,7 @@ fn child(client: &str, workload: &str) -> ! {
         match client {
             "hyperwire" => clients::hyperwire::run(w, &env).await,
             "hyperwire (binary)" => clients::hyperwire::run_binary(w, &env).await,
+            "hyperwire (in place)" => clients::hyperwire::run_in_place(w, &env).await,
             "tokio-postgres" => clients::tokio_pg::run(w, &env).await,
             "sqlx" => clients::sqlx_pg::run(w, &env).await,
             "pg-wired" => clients::pg_wired::run(w, &env).await,

@@ -50,6 +50,7 @@ impl Summary {
 
 const HW: &str = "hyperwire";
 const HW_BINARY: &str = "hyperwire (binary)";
+const HW_IN_PLACE: &str = "hyperwire (in place)";
 
 #[allow(clippy::too_many_arguments)]
 pub fn write(
@@ -250,6 +251,7 @@ fn goals(summaries: &Summaries, rss10m: &[(Server, Result<Measured, String>)]) -
     for (w, me) in [
         (Workload::SelectStream, HW),
         (Workload::SelectStream, HW_BINARY),
+        (Workload::SelectStream, HW_IN_PLACE),
         (Workload::CopyOut, HW),
         (Workload::CopyIn, HW),
     ] {
@@ -274,7 +276,7 @@ fn goals(summaries: &Summaries, rss10m: &[(Server, Result<Measured, String>)]) -
             );
         }
     }
-    for me in [HW, HW_BINARY] {
+    for me in [HW, HW_BINARY, HW_IN_PLACE] {
         if let (Some(hw), Some((name, best))) = (
             get(Workload::SelectStream, Server::Hyperd, me),
             peers(Workload::SelectStream, Server::Hyperd)

@@ -66,6 +66,6 @@ pub type Manager = hyperwire_async::Manager<AsyncStd>;
 
 pub use hyperwire_async::{
     Column, Config, DropPolicy, Error, Format, FromSql, Notification, Notifications, QueryResult,
-    Result, Row, RowError, ServerError, Statement, StatementPolicy, TlsInfo, ToSql,
+    Result, Row, RowError, RowRef, ServerError, Statement, StatementPolicy, TlsInfo, ToSql,
     TransactionStatus, DEFAULT_MAX_IN_FLIGHT,
 };

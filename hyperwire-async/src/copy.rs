@@ -18,6 +18,11 @@ use crate::runtime::Runtime;
 /// Queued COPY data above which a write waits for the socket (backpressure).
 const MAX_QUEUED: usize = 1024 * 1024;
 
+/// The first allocation of a COPY OUT chunk (grown when a read brought more).
+const GATHER_CAPACITY: usize = 64 * 1024;
+/// A COPY OUT chunk stops gathering messages at this size.
+const MAX_CHUNK: usize = 1024 * 1024;
+
 /// How a request's end looked: its command tag, or its error.
 #[derive(Debug, Default)]
 struct Ending {
@@ -35,7 +40,9 @@ impl Ending {
 }
 
 /// Reads `request`'s events until its `Done`, noting its tag and error; `chunk`
-/// receives COPY OUT data and stops the reading when it returns true.
+/// receives COPY OUT data and stops the reading when it returns true. Once
+/// `chunk` took data, the reading also stops when the bytes already received
+/// are used up (ready with `false`) rather than waiting for more.
 fn poll_request<R: Runtime>(
     conn: &mut Connection<R>,
     request: RequestId,
@@ -43,12 +50,16 @@ fn poll_request<R: Runtime>(
     cx: &mut Context<'_>,
     mut chunk: impl FnMut(&[u8]) -> bool,
 ) -> Poll<Result<bool>> {
+    let mut took_data = false;
     loop {
         let mut done = false;
         let taken = conn.take_events(&mut |ev| {
             match ev {
-                Event::CopyData { request: r, data } if *r == request && chunk(data) => {
-                    return Some(());
+                Event::CopyData { request: r, data } if *r == request => {
+                    took_data = true;
+                    if chunk(data) {
+                        return Some(());
+                    }
                 }
                 Event::CommandComplete { request: r, tag } if *r == request => {
                     ending.tag = Some((*tag).to_owned());
@@ -74,13 +85,15 @@ fn poll_request<R: Runtime>(
                 }
                 return Poll::Ready(Ok(done));
             }
+            Ok(None) if took_data => return Poll::Ready(Ok(false)),
             Ok(None) => {}
         }
         ready!(io::poll_pump(&mut conn.io, &mut conn.proto, cx))?;
     }
 }
 
-/// The data of `COPY ... TO STDOUT`, chunk by chunk (a `Stream` of [`Bytes`]), or
+/// The data of `COPY ... TO STDOUT`, chunk by chunk (a `Stream` of [`Bytes`]: each
+/// chunk holds every CopyData message that had arrived, up to 1 MiB), or
 /// as bytes with `AsyncRead`. Dropping it early leaves the rest to the
 /// connection's [`crate::DropPolicy`].
 pub struct CopyOutStream<'c, R: Runtime> {
@@ -114,11 +127,18 @@ impl<R: Runtime> CopyOutStream<'_, R> {
         if self.done {
             return Poll::Ready(None);
         }
-        let mut got = None;
+        // Every CopyData message already received goes into one chunk: one
+        // allocation per read rather than per message (PostgreSQL sends a
+        // message per row; the boundaries carry no meaning in COPY data).
+        let mut gathered: Vec<u8> = Vec::new();
         let polled = poll_request(self.conn, self.request, &mut self.ending, cx, |data| {
-            got = Some(Bytes::copy_from_slice(data));
-            true
+            if gathered.is_empty() {
+                gathered.reserve(data.len().max(GATHER_CAPACITY));
+            }
+            gathered.extend_from_slice(data);
+            gathered.len() >= MAX_CHUNK
         });
+        let got = (!gathered.is_empty()).then(|| Bytes::from(gathered));
         match ready!(polled) {
             Err(e) => {
                 self.done = true;

@@ -19,6 +19,7 @@ mod connection;
 mod copy;
 mod error;
 mod formats;
+mod in_place;
 mod io;
 mod notifications;
 #[cfg(feature = "deadpool")]
@@ -43,7 +44,7 @@ pub use transaction::Transaction;
 
 pub use hyperwire_proto::config::Config;
 pub use hyperwire_proto::inbox::Notification;
-pub use hyperwire_proto::result::{Column, QueryResult, Row, RowError};
+pub use hyperwire_proto::result::{Column, QueryResult, Row, RowError, RowRef};
 pub use hyperwire_proto::statement_cache::StatementPolicy;
 pub use hyperwire_proto::value::{FromSql, ToSql};
 pub use hyperwire_proto::{Format, ServerError, TransactionStatus};

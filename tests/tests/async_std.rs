@@ -42,6 +42,12 @@ fn streams_copy_transactions_and_pipelines() {
 }
 
 #[test]
+fn rows_read_in_place_and_copy_chunks() {
+    on_async_std(suite::rows_read_in_place_and_copy_chunks::<AsyncStd>());
+    on_smol(suite::rows_read_in_place_and_copy_chunks::<Smol>());
+}
+
+#[test]
 fn copy_in_as_sink() {
     on_async_std(suite::copy_in_as_sink::<AsyncStd>());
     on_smol(suite::copy_in_as_sink::<Smol>());

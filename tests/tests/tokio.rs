@@ -24,6 +24,11 @@ async fn streams_copy_transactions_and_pipelines() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_read_in_place_and_copy_chunks() {
+    suite::rows_read_in_place_and_copy_chunks::<Tokio>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_in_as_sink() {
     suite::copy_in_as_sink::<Tokio>().await;
 }

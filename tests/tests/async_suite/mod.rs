@@ -737,3 +737,117 @@ pub async fn dropped_settles_pipelines_commits_and_stray_copies<R: TestRuntime>(
         driver.await.unwrap();
     }
 }
+
+/// `query_for_each`: rows read in place in every format, errors (the server's,
+/// the callback's, a COPY) leave the connection usable; COPY OUT chunks gather
+/// the messages that arrived together.
+pub async fn rows_read_in_place_and_copy_chunks<R: Runtime>() {
+    use hyperwire_async::Format;
+    for s in servers() {
+        let mut c = connect::<R>(s).await;
+        let binary = if c.is_hyper() {
+            Format::HyperBinary
+        } else {
+            Format::Binary
+        };
+        let sql =
+            "SELECT g::int8, 'row ' || g, CASE WHEN g % 10 = 0 THEN NULL ELSE g * 0.5 END::float8 \
+                   FROM generate_series(1, 100000) g";
+        for formats in [&[][..], &[Format::Text], &[binary]] {
+            let (mut n, mut sum, mut nulls) = (0i64, 0i64, 0);
+            let rows = c
+                .query_for_each_with_formats(sql, &[], formats, |row| {
+                    n += 1;
+                    let g: i64 = row.get(0)?;
+                    assert_eq!(g, n, "{:?} {formats:?}", s.kind());
+                    assert_eq!(row.get::<&str>(1)?, format!("row {g}"));
+                    match row.get::<Option<f64>>(2)? {
+                        Some(f) => assert_eq!(f, g as f64 * 0.5),
+                        None => nulls += 1,
+                    }
+                    sum += g;
+                    Ok(())
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{:?} {formats:?}: {e}", s.kind()));
+            assert_eq!(
+                (rows, n, sum, nulls),
+                (100_000, 100_000, 5_000_050_000, 10_000)
+            );
+        }
+        // Parameters, and a wrong type is the row's typed error.
+        let got = c
+            .query_for_each("SELECT $1::int4 + 1", &[&41i32], |row| {
+                assert_eq!(row.get::<i32>(0)?, 42);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, 1);
+        let err = c
+            .query_for_each("SELECT 'x'::text", &[], |row| {
+                row.get::<i64>(0).map(drop).map_err(Into::into)
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Row(_)), "{:?}: {err}", s.kind());
+        // The server's error.
+        let err = c
+            .query_for_each("SELECT 1/0", &[], |_| Ok(()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate(), Some("22012"), "{:?}", s.kind());
+        // The callback stops a long result early: its error comes back, and the
+        // rest is settled before the next statement.
+        let mut seen = 0;
+        let err = c
+            .query_for_each("SELECT g FROM generate_series(1, 1000000) g", &[], |_| {
+                seen += 1;
+                if seen == 10 {
+                    Err(Error::UnexpectedResult("enough"))
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::UnexpectedResult("enough")), "{err}");
+        assert_eq!(seen, 10);
+        let v: i32 = c.query_one("SELECT 7", &[]).await.unwrap().get(0).unwrap();
+        assert_eq!(v, 7, "{:?}", s.kind());
+        // COPY is not a query.
+        let copy = if c.is_hyper() {
+            "COPY (SELECT 1) TO STDOUT WITH (FORMAT text)"
+        } else {
+            "COPY (SELECT 1) TO STDOUT"
+        };
+        let err = c.query_for_each(copy, &[], |_| Ok(())).await.unwrap_err();
+        assert!(matches!(err, Error::UnexpectedResult(_)), "{err}");
+        let v: i32 = c.query_one("SELECT 8", &[]).await.unwrap().get(0).unwrap();
+        assert_eq!(v, 8, "{:?}", s.kind());
+
+        // COPY OUT: one chunk per read, not per message (PostgreSQL sends a
+        // message per row), with every byte in order.
+        let (mut chunks, mut out) = (0, Vec::new());
+        {
+            let mut stream = c
+                .copy_out("COPY (SELECT g FROM generate_series(1, 100000) g) TO STDOUT WITH (FORMAT text)")
+                .await
+                .unwrap();
+            while let Some(chunk) = next(&mut stream).await {
+                let chunk = chunk.unwrap();
+                assert!(!chunk.is_empty() && chunk.len() <= 1024 * 1024);
+                out.extend_from_slice(&chunk);
+                chunks += 1;
+            }
+            assert_eq!(stream.tag(), Some("COPY 100000"));
+        }
+        let expected: String = (1..=100_000).map(|g| format!("{g}\n")).collect();
+        assert!(
+            out == expected.as_bytes(),
+            "{:?}: COPY data differs",
+            s.kind()
+        );
+        assert!(chunks * 10 < 100_000, "{:?}: {chunks} chunks", s.kind());
+    }
+}
