@@ -49,7 +49,17 @@ impl core::fmt::Debug for Inbox {
 
 impl Inbox {
     /// Keeps `ev` if it is a notification or a notice; `false` for any other event.
+    #[inline]
     pub fn take(&mut self, ev: &Event<'_>) -> bool {
+        // Inlined so that the check costs a compare for every row of a result.
+        match ev {
+            Event::Notification { .. } | Event::Notice(_) => self.keep(ev),
+            _ => false,
+        }
+    }
+
+    #[inline(never)]
+    fn keep(&mut self, ev: &Event<'_>) -> bool {
         match ev {
             Event::Notification {
                 process_id,

@@ -566,6 +566,92 @@ fn data_rows_borrow_validated_columns() {
     assert!(seen);
 }
 
+/// A run of rows takes a short path in the machine; whatever breaks the run
+/// (another message between rows, an abandoned request, a malformed row, a row
+/// with the wrong column count) must still be handled as on the general path.
+#[test]
+fn runs_of_rows_end_on_anything_but_a_row() {
+    let rows = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| data_row(&[Some(format!("{i}").as_bytes()), None]))
+            .collect()
+    };
+    // hyperd's mid-result ParameterStatus, a notice, then more rows.
+    let mut p = ready_machine();
+    let id = p.query("SELECT").unwrap();
+    p.receive(&cat(&[
+        row_desc(&[("a", 25), ("b", 25)]),
+        rows(3),
+        param("alive", "?"),
+        rows(2),
+        notice("hi"),
+        rows(2),
+        complete("SELECT 7"),
+        ready(b'I'),
+    ]));
+    let ev = drain(&mut p);
+    let kinds = kinds(&ev);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "DataRow").count(),
+        7,
+        "{ev:?}"
+    );
+    assert!(has(&ev, "ParameterStatus") && has(&ev, "Notice"), "{ev:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("Done"));
+    assert!(p.is_healthy() && p.is_idle());
+
+    // Abandoned mid-run: the rows after it are discarded, the next request works.
+    let mut p = ready_machine();
+    let first = p.query("SELECT").unwrap();
+    let second = p.query("SELECT 2").unwrap();
+    p.receive(&cat(&[row_desc(&[("a", 25), ("b", 25)]), rows(2)]));
+    let ev = drain(&mut p);
+    assert_eq!(ev.iter().filter(|e| e.starts_with("DataRow")).count(), 2);
+    assert!(p.abandon(first));
+    p.receive(&cat(&[
+        rows(5),
+        complete("SELECT 7"),
+        ready(b'I'),
+        row_desc(&[("a", 25), ("b", 25)]),
+        rows(1),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]));
+    let ev = drain(&mut p);
+    let rows_seen = ev.iter().filter(|e| e.starts_with("DataRow")).count();
+    assert_eq!(rows_seen, 1, "{ev:?}");
+    assert!(
+        ev.iter().all(|e| !e.contains(&format!("{first:?}"))),
+        "{ev:?}"
+    );
+    assert!(has(&ev, &format!("Done {{ request: {second:?}")), "{ev:?}");
+    let _ = id;
+
+    // A malformed row and a row of the wrong width, each after a run: fatal.
+    for bad in [
+        msg(b'D', &[0, 2, 0, 0, 0, 9, b'x']),
+        data_row(&[Some(b"1"), None, None]),
+    ] {
+        let mut p = ready_machine();
+        p.query("SELECT").unwrap();
+        p.receive(&cat(&[
+            row_desc(&[("a", 25), ("b", 25)]),
+            rows(3),
+            bad,
+            rows(1),
+        ]));
+        let mut events = 0;
+        let mut fatal = false;
+        while let Some(ev) = p.poll_event() {
+            events += 1;
+            fatal |= is_fatal(&ev);
+        }
+        assert!(fatal, "no fatal error");
+        assert_eq!(events, 1 + 3 + 1, "description, three rows, the error");
+        assert!(!p.is_healthy());
+    }
+}
+
 fn three_executes(p: &mut Protocol, sync_each: bool) -> Vec<hyperwire_proto::RequestId> {
     let mut ids = Vec::new();
     for i in 0..3 {

@@ -16,29 +16,37 @@ pub struct DataRow<'a> {
 impl<'a> DataRow<'a> {
     #[inline]
     pub(crate) fn parse(body: &'a [u8]) -> ReadResult<Self> {
-        let (count, mut rest) = match body {
+        let (count, columns) = match body {
             [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
             _ => return Err("message ends before the column count"),
         };
+        // One bounds check per column: a value's length is checked against the
+        // message when the next length (or the end) is read.
+        let mut pos = 0usize;
         for _ in 0..count {
-            let (len, tail) = match rest {
-                [a, b, c, d, tail @ ..] => (i32::from_be_bytes([*a, *b, *c, *d]), tail),
-                _ => return Err("column count exceeds the columns present"),
+            let Some(&[a, b, c, d]) = columns.get(pos..pos.saturating_add(4)) else {
+                return Err(if pos > columns.len() {
+                    "column length exceeds the message"
+                } else {
+                    "column count exceeds the columns present"
+                });
             };
-            rest = if len == -1 {
-                tail
-            } else {
-                let n = usize::try_from(len).map_err(|_| "negative column length other than -1")?;
-                tail.get(n..).ok_or("column length exceeds the message")?
-            };
+            let len = i32::from_be_bytes([a, b, c, d]);
+            pos += 4;
+            if len >= 0 {
+                pos = pos.saturating_add(len.unsigned_abs() as usize);
+            } else if len != -1 {
+                return Err("negative column length other than -1");
+            }
         }
-        if !rest.is_empty() {
-            return Err("bytes after the last column");
+        match pos.cmp(&columns.len()) {
+            core::cmp::Ordering::Equal => Ok(DataRow {
+                columns: count,
+                body: columns,
+            }),
+            core::cmp::Ordering::Greater => Err("column length exceeds the message"),
+            core::cmp::Ordering::Less => Err("bytes after the last column"),
         }
-        Ok(DataRow {
-            columns: count,
-            body: body.get(2..).unwrap_or_default(),
-        })
     }
 
     /// Validates a DataRow body (column count, then the columns), as adapters do for

@@ -206,6 +206,9 @@ struct Core {
 pub struct Protocol {
     recv: RecvBuffer,
     core: Core,
+    /// The request the last DataRow went to, while nothing has happened since
+    /// that could send the next one elsewhere: rows then take the short path.
+    row_streak: Option<RequestId>,
 }
 
 impl core::fmt::Debug for Protocol {
@@ -274,6 +277,7 @@ impl Protocol {
         Protocol {
             recv: RecvBuffer::default(),
             core,
+            row_streak: None,
         }
     }
 
@@ -353,6 +357,16 @@ impl Protocol {
     /// borrows the receive buffer until the next call.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        if let Some(request) = self.row_streak.take() {
+            if self.next_row_is_for(request) {
+                self.row_streak = Some(request);
+                return Some(Event::DataRow {
+                    request,
+                    row: DataRow::validated(self.recv.current_body()),
+                    formats: &self.core.current_formats,
+                });
+            }
+        }
         loop {
             self.recv.consume_pending();
             self.core.skip_discarded();
@@ -410,11 +424,12 @@ impl Protocol {
                         .and_then(|row| self.core.check_row_columns(row.len()));
                     match checked {
                         Ok(()) => {
+                            self.row_streak = Some(request);
                             return Some(Event::DataRow {
                                 request,
                                 row: DataRow::validated(self.recv.body(frame)),
                                 formats: &self.core.current_formats,
-                            })
+                            });
                         }
                         Err(reason) => {
                             self.core.fail(
@@ -448,6 +463,39 @@ impl Protocol {
                 }
             }
         }
+    }
+
+    /// The short path for a run of rows: whether the next frame is a valid
+    /// DataRow for `request`, the request the previous row went to. It holds
+    /// while only rows arrive: any other message, an abandoned request, a
+    /// queued event or a fatal error ends the streak (the general path then
+    /// reads the frame again).
+    #[inline]
+    fn next_row_is_for(&mut self, request: RequestId) -> bool {
+        self.recv.consume_pending();
+        if !self.core.queued.is_empty()
+            || self.core.fatal.is_some()
+            || self.core.pipeline.any_abandoned()
+            || self.core.phase != Phase::Ready
+            || self.core.pipeline.front().map(|step| step.request) != Some(request)
+        {
+            return false;
+        }
+        let position = self.recv.position();
+        let Ok(Some(frame)) = self.recv.next_frame(self.core.settings.max_message_size) else {
+            self.recv.unread_frame();
+            return false;
+        };
+        let valid = frame.tag == b'D'
+            && DataRow::parse(self.recv.body(frame))
+                .and_then(|row| self.core.check_row_columns(row.len()))
+                .is_ok();
+        if valid {
+            self.core.frame_pos = position;
+        } else {
+            self.recv.unread_frame();
+        }
+        valid
     }
 
     // ---- requests ----------------------------------------------------------------

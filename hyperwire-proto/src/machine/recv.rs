@@ -122,6 +122,18 @@ impl RecvBuffer {
         }))
     }
 
+    /// Puts back the frame `next_frame` just handed out (it is read again).
+    pub(crate) fn unread_frame(&mut self) {
+        self.pending_consume = 0;
+    }
+
+    /// The body of the frame `next_frame` handed out last.
+    pub(crate) fn current_body(&self) -> &[u8] {
+        self.buf
+            .get(self.start + HEADER_LEN..self.start + self.pending_consume)
+            .unwrap_or_default()
+    }
+
     pub(crate) fn body(&self, frame: Frame) -> &[u8] {
         self.buf
             .get(frame.body_start..frame.body_end)
