@@ -159,33 +159,50 @@ impl ColumnIndex for &str {
 /// One row of a result.
 #[derive(Clone)]
 pub struct Row {
-    columns: Arc<[Column]>,
-    /// The DataRow body (column count, then the columns).
-    body: Bytes,
-    /// Whether the machine validated `body` (rows of a [`RowBatch`]); others
+    /// The batch this row came in: its columns and the bodies of its rows.
+    batch: Arc<SharedBatch>,
+    /// Where this row's DataRow body (column count, then the columns) lies in
+    /// `batch.bodies`.
+    start: usize,
+    end: usize,
+    /// Whether the machine validated the body (rows of a [`RowBatch`]); others
     /// are checked on each access.
     validated: bool,
+}
+
+/// What the rows of one batch share: one reference count per row, not two.
+struct SharedBatch {
+    columns: Arc<[Column]>,
+    bodies: Bytes,
 }
 
 impl Row {
     /// A row from a DataRow body (column count, then columns); reading it checks
     /// the body, so malformed bytes are an error, never a panic.
     pub fn new(columns: Arc<[Column]>, body: Bytes) -> Row {
+        let end = body.len();
         Row {
-            columns,
-            body,
+            batch: Arc::new(SharedBatch {
+                columns,
+                bodies: body,
+            }),
+            start: 0,
+            end,
             validated: false,
         }
     }
 
     /// The columns.
     pub fn columns(&self) -> &[Column] {
-        &self.columns
+        &self.batch.columns
     }
 
     /// Replaces the columns (rows that came without a description).
     pub fn set_columns(&mut self, columns: Arc<[Column]>) {
-        self.columns = columns;
+        self.batch = Arc::new(SharedBatch {
+            columns,
+            bodies: self.batch.bodies.clone(),
+        });
     }
 
     /// The number of values.
@@ -198,17 +215,25 @@ impl Row {
         self.len() == 0
     }
 
+    fn body(&self) -> &[u8] {
+        self.batch
+            .bodies
+            .get(self.start..self.end)
+            .unwrap_or_default()
+    }
+
+    #[inline]
     fn data(&self) -> Result<DataRow<'_>> {
         if self.validated {
-            return Ok(DataRow::validated(&self.body));
+            return Ok(DataRow::validated(self.body()));
         }
-        DataRow::from_body(&self.body).map_err(RowError::Malformed)
+        DataRow::from_body(self.body()).map_err(RowError::Malformed)
     }
 
     /// The raw bytes of a value (`None` for NULL), in the column's format.
     pub fn raw(&self, index: impl ColumnIndex) -> Result<Option<&[u8]>> {
         let i = index
-            .index(&self.columns)
+            .index(&self.batch.columns)
             .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
         self.data()?
             .get(i)
@@ -222,14 +247,15 @@ impl Row {
 
     /// A value as `T` (use `Option<T>` for nullable columns). Borrowing types
     /// (`&str`, `&[u8]`) borrow from the row.
+    #[inline]
     pub fn get<'a, T: FromSql<'a>>(&'a self, index: impl ColumnIndex) -> Result<T> {
-        let i = index
-            .index(&self.columns)
-            .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
-        let column = self
-            .columns
-            .get(i)
-            .ok_or_else(|| RowError::NoSuchColumn(format!("{index:?}")))?;
+        let columns = &self.batch.columns;
+        let Some((i, column)) = index
+            .index(columns)
+            .and_then(|i| Some((i, columns.get(i)?)))
+        else {
+            return Err(RowError::NoSuchColumn(format!("{index:?}")));
+        };
         let raw = self
             .data()?
             .get(i)
@@ -276,13 +302,17 @@ impl RowBatch {
 
     /// Turns the batch into rows (one allocation for the batch).
     pub fn drain_into(&mut self, columns: &Arc<[Column]>, out: &mut impl Extend<Row>) {
-        let all = Bytes::from(core::mem::take(&mut self.buf));
+        let batch = Arc::new(SharedBatch {
+            columns: Arc::clone(columns),
+            bodies: Bytes::from(core::mem::take(&mut self.buf)),
+        });
         let mut start = 0;
         out.extend(self.ends.drain(..).map(|end| {
             // The machine validated each DataRow before `push` copied it.
             let row = Row {
-                columns: Arc::clone(columns),
-                body: all.slice(start..end),
+                batch: Arc::clone(&batch),
+                start,
+                end,
                 validated: true,
             };
             start = end;
