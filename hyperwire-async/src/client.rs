@@ -11,10 +11,11 @@
 //! An abandoned request's rows count against the core's drain budget; beyond it
 //! the connection is desynchronized and every task gets the error.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_channel::{mpsc, oneshot};
@@ -22,17 +23,19 @@ use futures_core::Stream;
 use hyperwire_proto::result::{CollectError, Collector, QueryResult};
 use hyperwire_proto::statement_cache::{CachedQuery, Recovery, StatementCache, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
-use hyperwire_proto::{Event, RequestId};
+use hyperwire_proto::Event;
 
 use crate::connection::{cache_prefix, encode, Connection};
 use crate::error::{Error, Result};
+use crate::in_flight::InFlight;
 use crate::io;
 use crate::notifications::{Notifications, Subscribers, DEFAULT_NOTIFICATION_CAPACITY};
 use crate::runtime::Runtime;
 
 /// How many requests the driver keeps in flight at most, abandoned ones
 /// included. Callers beyond that wait in the channel (one queued command per
-/// waiting caller, so memory follows the number of callers, not the load).
+/// waiting caller: each waits for its answer before it sends another, so
+/// memory follows the number of callers, not the load).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Where a request's answer goes.
@@ -48,7 +51,10 @@ struct Command {
 
 /// A shared handle to one connection. Clone it into every task.
 pub struct Client<R> {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::UnboundedSender<Command>,
+    /// How many callers dropped their request before its answer: the driver
+    /// looks for them only when this moved.
+    dropped: Arc<AtomicU64>,
     cancel: Option<crate::CancelToken<R>>,
     subscribers: Subscribers,
     runtime: PhantomData<fn() -> R>,
@@ -58,6 +64,7 @@ impl<R> Clone for Client<R> {
     fn clone(&self) -> Self {
         Client {
             tx: self.tx.clone(),
+            dropped: Arc::clone(&self.dropped),
             cancel: self.cancel.clone(),
             subscribers: self.subscribers.clone(),
             runtime: PhantomData,
@@ -80,9 +87,12 @@ impl<R> std::fmt::Debug for Client<R> {
 #[must_use = "the driver must be spawned for the client to make progress"]
 pub struct Driver<R: Runtime> {
     conn: Connection<R>,
-    rx: mpsc::Receiver<Command>,
+    rx: mpsc::UnboundedReceiver<Command>,
     /// Requests in flight.
-    pending: HashMap<RequestId, Pending>,
+    pending: InFlight<Pending>,
+    /// The callers' count of dropped requests, and the value last acted on.
+    dropped: Arc<AtomicU64>,
+    dropped_seen: u64,
     cache: StatementCache,
     max_in_flight: usize,
     closed: bool,
@@ -126,12 +136,14 @@ impl<R: Runtime> Client<R> {
         policy: StatementPolicy,
     ) -> (Client<R>, Driver<R>) {
         let max = max_in_flight.max(1);
-        let (tx, rx) = mpsc::channel(max);
+        let (tx, rx) = mpsc::unbounded();
+        let dropped = Arc::new(AtomicU64::new(0));
         let cancel = conn.cancel_token().ok();
         let subscribers = Subscribers::default();
         (
             Client {
                 tx,
+                dropped: Arc::clone(&dropped),
                 cancel,
                 subscribers: subscribers.clone(),
                 runtime: PhantomData,
@@ -139,7 +151,9 @@ impl<R: Runtime> Client<R> {
             Driver {
                 conn,
                 rx,
-                pending: HashMap::new(),
+                pending: InFlight::default(),
+                dropped,
+                dropped_seen: 0,
                 cache: StatementCache::new(policy).with_prefix(&cache_prefix()),
                 max_in_flight: max,
                 closed: false,
@@ -176,19 +190,20 @@ impl<R: Runtime> Client<R> {
     async fn submit(&self, sql: &str, params: EncodedParams, simple: bool) -> Result<QueryResult> {
         let (reply, answer) = oneshot::channel();
         let stopped = || Error::UnexpectedResult("the connection's driver has stopped");
-        // A sender of our own: waiting for room needs `&mut`.
-        let mut tx = self.tx.clone();
-        std::future::poll_fn(|cx| tx.poll_ready(cx))
-            .await
+        self.tx
+            .unbounded_send(Command {
+                sql: sql.to_owned(),
+                params,
+                reply,
+                simple,
+            })
             .map_err(|_| stopped())?;
-        tx.start_send(Command {
-            sql: sql.to_owned(),
-            params,
-            reply,
-            simple,
-        })
-        .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let mut answer = Answer {
+            answer: Some(answer),
+            dropped: &self.dropped,
+        };
+        let got = std::future::poll_fn(|cx| answer.poll(cx)).await;
+        got.map_err(|_| stopped())?
     }
 
     /// The rows of one statement.
@@ -221,6 +236,37 @@ impl<R: Runtime> Client<R> {
     /// Whether the driver is still running.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+}
+
+/// A caller's wait for its answer. Dropped before the answer came, it counts
+/// itself in `dropped` (after letting go of the receiver, so the driver that
+/// sees the count also sees the request cancelled).
+struct Answer<'a> {
+    answer: Option<oneshot::Receiver<Result<QueryResult>>>,
+    dropped: &'a AtomicU64,
+}
+
+impl Answer<'_> {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::result::Result<Result<QueryResult>, oneshot::Canceled>> {
+        let Some(answer) = self.answer.as_mut() else {
+            return Poll::Ready(Err(oneshot::Canceled));
+        };
+        let got = std::task::ready!(Pin::new(answer).poll(cx));
+        self.answer = None;
+        Poll::Ready(got)
+    }
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        if let Some(answer) = self.answer.take() {
+            drop(answer);
+            self.dropped.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
@@ -286,7 +332,7 @@ impl<R: Runtime> Driver<R> {
             if let Event::Done { .. } = ev {
                 finished.push(id);
             }
-            if let Some(p) = pending.get_mut(&id) {
+            if let Some(p) = pending.get_mut(id) {
                 p.collector.on_event(ev);
                 if let Some(sent) = &mut p.sent {
                     sent.observe(ev);
@@ -295,7 +341,7 @@ impl<R: Runtime> Driver<R> {
             None::<()>
         })?;
         for id in finished {
-            let Some(p) = self.pending.remove(&id) else {
+            let Some(p) = self.pending.remove(id) else {
                 continue;
             };
             if p.collector.saw_copy() {
@@ -339,12 +385,18 @@ impl<R: Runtime> Driver<R> {
 
     /// Abandons requests whose callers went away: the core discards their answers.
     fn forget_dropped(&mut self) {
+        // Only when a caller dropped a request since the last look.
+        let dropped = self.dropped.load(Ordering::Acquire);
+        if dropped == self.dropped_seen {
+            return;
+        }
+        self.dropped_seen = dropped;
         let proto = &mut self.conn.proto;
         // Abandoned requests end without a Done event: forget them now.
         let cache = &mut self.cache;
         self.pending.retain(|id, p| {
             if p.command.reply.is_canceled() {
-                proto.abandon(*id);
+                proto.abandon(id);
                 cache.prepare_ended(&p.command.sql, &p.command.params.types);
                 false
             } else {

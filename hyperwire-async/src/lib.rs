@@ -19,6 +19,7 @@ mod connection;
 mod copy;
 mod error;
 mod formats;
+mod in_flight;
 mod in_place;
 mod io;
 mod notifications;
