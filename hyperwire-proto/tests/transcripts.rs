@@ -652,6 +652,79 @@ fn runs_of_rows_end_on_anything_but_a_row() {
     }
 }
 
+/// COPY OUT data takes the same short path; a notice in the middle, the end
+/// of the COPY and an abandoned COPY OUT are handled as on the general path.
+#[test]
+fn runs_of_copy_out_data_end_on_anything_but_data() {
+    let data = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| msg(b'd', format!("{i}\n").as_bytes()))
+            .collect()
+    };
+    let mut p = ready_machine();
+    p.query("COPY t TO STDOUT").unwrap();
+    p.receive(&cat(&[
+        copy_response(b'H', 1),
+        data(3),
+        notice("mid-copy"),
+        data(2),
+        empty(b'c'),
+        complete("COPY 5"),
+        ready(b'I'),
+    ]));
+    let mut got = Vec::new();
+    let mut kinds = Vec::new();
+    while let Some(ev) = p.poll_event() {
+        if let hyperwire_proto::Event::CopyData { data, .. } = &ev {
+            got.extend_from_slice(data);
+        }
+        kinds.push(
+            format!("{ev:?}")
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(got, b"0\n1\n2\n0\n1\n");
+    assert_eq!(kinds.iter().filter(|k| *k == "CopyData").count(), 5);
+    let notice_at = kinds.iter().position(|k| k == "Notice").unwrap();
+    assert_eq!(
+        &kinds[notice_at - 1..=notice_at + 1],
+        ["CopyData", "Notice", "CopyData"]
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("Done"));
+    assert!(p.is_healthy() && p.is_idle());
+
+    // Abandoned mid-COPY: the rest is drained, the next request is answered.
+    let mut p = ready_machine();
+    let copy = p.query("COPY t TO STDOUT").unwrap();
+    let next = p.query("SELECT 1").unwrap();
+    p.receive(&cat(&[copy_response(b'H', 1), data(2)]));
+    assert_eq!(
+        drain(&mut p)
+            .iter()
+            .filter(|e| e.starts_with("CopyData"))
+            .count(),
+        2
+    );
+    assert!(p.abandon(copy));
+    p.receive(&cat(&[
+        data(4),
+        empty(b'c'),
+        complete("COPY 6"),
+        ready(b'I'),
+        row_desc(&[("a", 25)]),
+        data_row(&[Some(b"1")]),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]));
+    let ev = drain(&mut p);
+    assert!(!ev.iter().any(|e| e.starts_with("CopyData")), "{ev:?}");
+    assert!(has(&ev, &format!("Done {{ request: {next:?}")), "{ev:?}");
+    assert!(p.is_healthy() && p.is_idle());
+}
+
 fn three_executes(p: &mut Protocol, sync_each: bool) -> Vec<hyperwire_proto::RequestId> {
     let mut ids = Vec::new();
     for i in 0..3 {

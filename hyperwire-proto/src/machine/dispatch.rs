@@ -174,6 +174,21 @@ impl Core {
         }
     }
 
+    /// The COPY OUT a CopyData belongs to right now, if its data goes to the
+    /// caller (ready, in COPY OUT, not abandoned).
+    #[inline]
+    pub(super) fn copy_out_target(&mut self) -> Option<RequestId> {
+        match self.copy {
+            CopyState::Out { request }
+                if self.phase == Phase::Ready && !self.pipeline.is_abandoned(request) =>
+            {
+                self.received_any = true;
+                Some(request)
+            }
+            _ => None,
+        }
+    }
+
     /// The request a DataRow would belong to right now, when that is certain without
     /// the general dispatch: ready, not in COPY or discarding, nothing abandoned, and
     /// the front step takes rows with its formats already current.

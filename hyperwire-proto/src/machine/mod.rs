@@ -107,6 +107,13 @@ enum CopyState {
     },
 }
 
+/// A run of messages of one kind for one request (see `Protocol::poll_event`).
+#[derive(Debug, Clone, Copy)]
+enum Streak {
+    Rows(RequestId),
+    CopyOut(RequestId),
+}
+
 /// What handling one message produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -206,9 +213,10 @@ struct Core {
 pub struct Protocol {
     recv: RecvBuffer,
     core: Core,
-    /// The request the last DataRow went to, while nothing has happened since
-    /// that could send the next one elsewhere: rows then take the short path.
-    row_streak: Option<RequestId>,
+    /// The request the last DataRow (or COPY OUT CopyData) went to, while
+    /// nothing has happened since that could send the next one elsewhere: more
+    /// of the same then takes the short path.
+    streak: Option<Streak>,
 }
 
 impl core::fmt::Debug for Protocol {
@@ -277,7 +285,7 @@ impl Protocol {
         Protocol {
             recv: RecvBuffer::default(),
             core,
-            row_streak: None,
+            streak: None,
         }
     }
 
@@ -357,13 +365,20 @@ impl Protocol {
     /// borrows the receive buffer until the next call.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        if let Some(request) = self.row_streak.take() {
-            if self.next_row_is_for(request) {
-                self.row_streak = Some(request);
-                return Some(Event::DataRow {
-                    request,
-                    row: DataRow::validated(self.recv.current_body()),
-                    formats: &self.core.current_formats,
+        if let Some(streak) = self.streak.take() {
+            if self.streak_continues(streak) {
+                self.streak = Some(streak);
+                let body = self.recv.current_body();
+                return Some(match streak {
+                    Streak::Rows(request) => Event::DataRow {
+                        request,
+                        row: DataRow::validated(body),
+                        formats: &self.core.current_formats,
+                    },
+                    Streak::CopyOut(request) => Event::CopyData {
+                        request,
+                        data: body,
+                    },
                 });
             }
         }
@@ -424,7 +439,7 @@ impl Protocol {
                         .and_then(|row| self.core.check_row_columns(row.len()));
                     match checked {
                         Ok(()) => {
-                            self.row_streak = Some(request);
+                            self.streak = Some(Streak::Rows(request));
                             return Some(Event::DataRow {
                                 request,
                                 row: DataRow::validated(self.recv.body(frame)),
@@ -442,6 +457,16 @@ impl Protocol {
                             continue;
                         }
                     }
+                }
+            }
+            if frame.tag == b'd' {
+                if let Some(request) = self.core.copy_out_target() {
+                    // COPY OUT data, as the general path would forward it.
+                    self.streak = Some(Streak::CopyOut(request));
+                    return Some(Event::CopyData {
+                        request,
+                        data: self.recv.body(frame),
+                    });
                 }
             }
             let action = match codec::decode(frame.tag, self.recv.body(frame)) {
@@ -465,31 +490,45 @@ impl Protocol {
         }
     }
 
-    /// The short path for a run of rows: whether the next frame is a valid
-    /// DataRow for `request`, the request the previous row went to. It holds
-    /// while only rows arrive: any other message, an abandoned request, a
-    /// queued event or a fatal error ends the streak (the general path then
-    /// reads the frame again).
+    /// The short path for a run of rows or of COPY OUT data: whether the next
+    /// frame is one more of `streak` (a valid DataRow for the same request, or
+    /// CopyData of the same COPY OUT). It holds while only those arrive: any
+    /// other message, an abandoned request, a queued event or a fatal error
+    /// ends the streak (the general path then reads the frame again).
     #[inline]
-    fn next_row_is_for(&mut self, request: RequestId) -> bool {
+    fn streak_continues(&mut self, streak: Streak) -> bool {
         self.recv.consume_pending();
         if !self.core.queued.is_empty()
             || self.core.fatal.is_some()
             || self.core.pipeline.any_abandoned()
             || self.core.phase != Phase::Ready
-            || self.core.pipeline.front().map(|step| step.request) != Some(request)
         {
             return false;
         }
+        let tag = match streak {
+            Streak::Rows(request) => {
+                if self.core.pipeline.front().map(|step| step.request) != Some(request) {
+                    return false;
+                }
+                b'D'
+            }
+            Streak::CopyOut(request) => {
+                if self.core.copy != (CopyState::Out { request }) {
+                    return false;
+                }
+                b'd'
+            }
+        };
         let position = self.recv.position();
         let Ok(Some(frame)) = self.recv.next_frame(self.core.settings.max_message_size) else {
             self.recv.unread_frame();
             return false;
         };
-        let valid = frame.tag == b'D'
-            && DataRow::parse(self.recv.body(frame))
-                .and_then(|row| self.core.check_row_columns(row.len()))
-                .is_ok();
+        let valid = frame.tag == tag
+            && (tag == b'd'
+                || DataRow::parse(self.recv.body(frame))
+                    .and_then(|row| self.core.check_row_columns(row.len()))
+                    .is_ok());
         if valid {
             self.core.frame_pos = position;
         } else {
