@@ -347,6 +347,7 @@ impl<'a, T: FromSql<'a>> FromSql<'a> for Option<T> {
 }
 
 /// Decodes an optional column (`None` is NULL).
+#[inline]
 pub fn decode_column<'a, T: FromSql<'a>>(
     ty: ColumnType,
     format: Format,

@@ -27,9 +27,11 @@ pub(crate) fn text_of<'a>(
     raw: &'a [u8],
     rust: &'static str,
 ) -> Result<&'a str, ValueError> {
-    let sql = oid::name(ty.oid).unwrap_or("text");
     if format == Format::Text || is_textual(ty.oid) {
-        return utf8(raw, sql, format);
+        // The type's name only for the error: looking it up costs more than
+        // checking a short string.
+        return core::str::from_utf8(raw)
+            .map_err(|_| malformed(oid::name(ty.oid).unwrap_or("text"), format));
     }
     if ty.oid == oid::JSONB {
         return match raw.split_first() {
