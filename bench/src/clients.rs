@@ -194,10 +194,30 @@ pub mod hyperwire {
     }
 
     /// `select_stream` read in place (`query_for_each_with_formats`: each row is
-    /// decoded where it lies in the receive buffer), binary results as above.
+    /// decoded where it lies in the receive buffer), binary results as above;
+    /// `copy_out` through `copy_out_for_each` (each CopyData message where it
+    /// lies).
     pub async fn run_in_place(w: Workload, env: &Env) -> R<Measured> {
+        if w == Workload::CopyOut {
+            let mut conn = Connection::connect(&env.conninfo)
+                .await
+                .map_err(e("connect"))?;
+            let sql = copy_out_sql();
+            let m = Meter::start();
+            let mut bytes = 0usize;
+            let n = conn
+                .copy_out_for_each(&sql, |data| {
+                    bytes += data.len();
+                    Ok(())
+                })
+                .await
+                .map_err(e("copy out"))?;
+            black_box(bytes);
+            expect_rows(n, ROWS)?;
+            return Ok(m.stop(ROWS));
+        }
         if !matches!(w, Workload::SelectStream | Workload::SelectStream10M) {
-            return Err("n/a: only select_stream has an in-place reader".into());
+            return Err("n/a: only select_stream and copy_out have in-place readers".into());
         }
         let rows = if w == Workload::SelectStream {
             ROWS

@@ -365,13 +365,15 @@ fn main() {
                     match got {
                         Ok(m) => {
                             eprintln!(
-                                "[{}/{reps}] {:<13} {:<6} {:<18} {:>9.1} ms  cpu {:>8.1} ms  rss {:>7} KiB",
+                                "[{}/{reps}] {:<13} {:<6} {:<18} {:>9.1} ms  cpu {:>8.1} ms (user {:.1}, sys {:.1})  rss {:>7} KiB",
                                 rep + 1,
                                 w.name(),
                                 s.name(),
                                 client,
                                 m.wall.as_secs_f64() * 1e3,
                                 (m.user + m.sys).as_secs_f64() * 1e3,
+                                m.user.as_secs_f64() * 1e3,
+                                m.sys.as_secs_f64() * 1e3,
                                 m.peak_rss_kb
                             );
                             match results.entry(key).or_insert_with(|| Cell::Runs(Vec::new())) {

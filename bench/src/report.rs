@@ -253,6 +253,7 @@ fn goals(summaries: &Summaries, rss10m: &[(Server, Result<Measured, String>)]) -
         (Workload::SelectStream, HW_BINARY),
         (Workload::SelectStream, HW_IN_PLACE),
         (Workload::CopyOut, HW),
+        (Workload::CopyOut, HW_IN_PLACE),
         (Workload::CopyIn, HW),
     ] {
         for s in [Server::Pg15, Server::Hyperd] {

@@ -436,6 +436,37 @@ impl<R: Runtime> Connection<R> {
         })
     }
 
+    /// Runs `COPY ... TO STDOUT` and calls `f` with the data of each CopyData
+    /// message where it lies in the receive buffer (no copy, no allocation).
+    /// Returns the row count of the command tag.
+    ///
+    /// If `f` fails, its error is returned at once and the rest of the COPY is
+    /// left to the connection's [`crate::DropPolicy`], as for a dropped
+    /// [`CopyOutStream`]; the next call settles it first.
+    pub async fn copy_out_for_each(
+        &mut self,
+        sql: &str,
+        mut f: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
+        let request = start_copy(self, sql, false).await?;
+        let mut ending = Ending::default();
+        let mut failed = None;
+        loop {
+            let done = std::future::poll_fn(|cx| {
+                poll_request(self, request, &mut ending, cx, |data| {
+                    f(data).map_err(|e| failed = Some(e)).is_err()
+                })
+            })
+            .await?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if done {
+                return ending.result();
+            }
+        }
+    }
+
     /// Starts `COPY ... TO STDOUT`.
     pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOutStream<'_, R>> {
         let request = start_copy(self, sql, false).await?;

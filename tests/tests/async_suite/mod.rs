@@ -849,5 +849,47 @@ pub async fn rows_read_in_place_and_copy_chunks<R: Runtime>() {
             s.kind()
         );
         assert!(chunks * 10 < 100_000, "{:?}: {chunks} chunks", s.kind());
+
+        // COPY OUT in place: the same bytes, the tag's count; a failing callback
+        // and a failing COPY leave the connection usable.
+        let sql = "COPY (SELECT g FROM generate_series(1, 100000) g) TO STDOUT WITH (FORMAT text)";
+        let mut out = Vec::new();
+        let n = c
+            .copy_out_for_each(sql, |data| {
+                out.extend_from_slice(data);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 100_000);
+        assert!(
+            out == expected.as_bytes(),
+            "{:?}: COPY data differs",
+            s.kind()
+        );
+        let mut calls = 0;
+        let err = c
+            .copy_out_for_each(sql, |_| {
+                calls += 1;
+                Err(Error::UnexpectedResult("stop"))
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::UnexpectedResult("stop")) && calls == 1,
+            "{err}"
+        );
+        let v: i32 = c.query_one("SELECT 9", &[]).await.unwrap().get(0).unwrap();
+        assert_eq!(v, 9, "{:?}", s.kind());
+        let err = c
+            .copy_out_for_each(
+                "COPY (SELECT 1/(g - 50) FROM generate_series(1, 100) g) TO STDOUT WITH (FORMAT text)",
+                |_| Ok(()),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.sqlstate(), Some("22012"), "{:?}: {err}", s.kind());
+        let v: i32 = c.query_one("SELECT 10", &[]).await.unwrap().get(0).unwrap();
+        assert_eq!(v, 10, "{:?}", s.kind());
     }
 }
