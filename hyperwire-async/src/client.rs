@@ -34,8 +34,7 @@ use crate::runtime::Runtime;
 
 /// How many requests the driver keeps in flight at most, abandoned ones
 /// included. Callers beyond that wait in the channel (one queued command per
-/// waiting caller: each waits for its answer before it sends another, so
-/// memory follows the number of callers, not the load).
+/// waiting caller, so memory follows the number of callers, not the load).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Where a request's answer goes.
@@ -51,7 +50,7 @@ struct Command {
 
 /// A shared handle to one connection. Clone it into every task.
 pub struct Client<R> {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::Sender<Command>,
     /// How many callers dropped their request before its answer: the driver
     /// looks for them only when this moved.
     dropped: Arc<AtomicU64>,
@@ -87,7 +86,7 @@ impl<R> std::fmt::Debug for Client<R> {
 #[must_use = "the driver must be spawned for the client to make progress"]
 pub struct Driver<R: Runtime> {
     conn: Connection<R>,
-    rx: mpsc::UnboundedReceiver<Command>,
+    rx: mpsc::Receiver<Command>,
     /// Requests in flight.
     pending: InFlight<Pending>,
     /// The callers' count of dropped requests, and the value last acted on.
@@ -136,7 +135,7 @@ impl<R: Runtime> Client<R> {
         policy: StatementPolicy,
     ) -> (Client<R>, Driver<R>) {
         let max = max_in_flight.max(1);
-        let (tx, rx) = mpsc::unbounded();
+        let (tx, rx) = mpsc::channel(max);
         let dropped = Arc::new(AtomicU64::new(0));
         let cancel = conn.cancel_token().ok();
         let subscribers = Subscribers::default();
@@ -190,14 +189,20 @@ impl<R: Runtime> Client<R> {
     async fn submit(&self, sql: &str, params: EncodedParams, simple: bool) -> Result<QueryResult> {
         let (reply, answer) = oneshot::channel();
         let stopped = || Error::UnexpectedResult("the connection's driver has stopped");
-        self.tx
-            .unbounded_send(Command {
-                sql: sql.to_owned(),
-                params,
-                reply,
-                simple,
-            })
+        // A sender of our own: waiting for room needs `&mut` (a bounded
+        // channel, so that callers who time out while the driver is full do
+        // not pile up commands).
+        let mut tx = self.tx.clone();
+        std::future::poll_fn(|cx| tx.poll_ready(cx))
+            .await
             .map_err(|_| stopped())?;
+        tx.start_send(Command {
+            sql: sql.to_owned(),
+            params,
+            reply,
+            simple,
+        })
+        .map_err(|_| stopped())?;
         let mut answer = Answer {
             answer: Some(answer),
             dropped: &self.dropped,

@@ -103,6 +103,8 @@ pub struct CopyOutStream<'c, R: Runtime> {
     ending: Ending,
     /// The unread part of a chunk (`AsyncRead` reads chunks piecewise).
     rest: Bytes,
+    /// An error that came after data: reported after that data.
+    failed: Option<Error>,
 }
 
 impl<R: Runtime> std::fmt::Debug for CopyOutStream<'_, R> {
@@ -124,34 +126,45 @@ impl<R: Runtime> CopyOutStream<'_, R> {
         if !self.rest.is_empty() {
             return Poll::Ready(Some(Ok(std::mem::take(&mut self.rest))));
         }
-        if self.done {
-            return Poll::Ready(None);
-        }
-        // Every CopyData message already received goes into one chunk: one
-        // allocation per read rather than per message (PostgreSQL sends a
-        // message per row; the boundaries carry no meaning in COPY data).
-        let mut gathered: Vec<u8> = Vec::new();
-        let polled = poll_request(self.conn, self.request, &mut self.ending, cx, |data| {
-            if gathered.is_empty() {
-                gathered.reserve(data.len().max(GATHER_CAPACITY));
-            }
-            gathered.extend_from_slice(data);
-            gathered.len() >= MAX_CHUNK
-        });
-        let got = (!gathered.is_empty()).then(|| Bytes::from(gathered));
-        match ready!(polled) {
-            Err(e) => {
-                self.done = true;
-                Poll::Ready(Some(Err(e)))
-            }
-            Ok(done) => {
-                self.done = done;
-                if let Some(chunk) = got {
-                    return Poll::Ready(Some(Ok(chunk)));
+        loop {
+            if self.done {
+                // The end: the error that ended the COPY (once), then nothing.
+                if let Some(e) = self.failed.take() {
+                    self.ending.error = None;
+                    return Poll::Ready(Some(Err(e)));
                 }
-                match self.ending.result() {
-                    Err(e) => Poll::Ready(Some(Err(e))),
-                    Ok(_) => Poll::Ready(None),
+                return Poll::Ready(self.ending.result().err().map(Err));
+            }
+            // Every CopyData message already received goes into one chunk: one
+            // allocation per read rather than per message (PostgreSQL sends a
+            // message per row; the boundaries carry no meaning in COPY data).
+            let mut gathered: Vec<u8> = Vec::new();
+            let polled = poll_request(self.conn, self.request, &mut self.ending, cx, |data| {
+                if gathered.is_empty() {
+                    gathered.reserve(data.len().max(GATHER_CAPACITY));
+                }
+                gathered.extend_from_slice(data);
+                gathered.len() >= MAX_CHUNK
+            });
+            let got = (!gathered.is_empty()).then(|| Bytes::from(gathered));
+            match ready!(polled) {
+                Err(e) => {
+                    self.done = true;
+                    match got {
+                        // The data that arrived before the failure comes first.
+                        Some(chunk) => {
+                            self.failed = Some(e);
+                            return Poll::Ready(Some(Ok(chunk)));
+                        }
+                        None => return Poll::Ready(Some(Err(e))),
+                    }
+                }
+                Ok(done) => {
+                    self.done = done;
+                    if let Some(chunk) = got {
+                        return Poll::Ready(Some(Ok(chunk)));
+                    }
+                    // Only empty messages, or the end: look again.
                 }
             }
         }
@@ -476,6 +489,7 @@ impl<R: Runtime> Connection<R> {
             done: false,
             ending: Ending::default(),
             rest: Bytes::new(),
+            failed: None,
         })
     }
 }

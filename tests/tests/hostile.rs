@@ -1316,3 +1316,86 @@ fn hostile_servers_blocking() {
 fn hostile_servers_tokio() {
     run_all("tokio", tokio_adapter::run);
 }
+
+/// COPY OUT through the tokio stream when the server's error arrives in the same
+/// read as the data before it (the stream gathers every message already
+/// received): the data comes first, then the error, never a clean end. Empty
+/// CopyData messages are skipped without ending the stream.
+#[test]
+fn copy_out_error_after_data_in_one_read_is_reported() {
+    fn script(peer: &mut Peer) {
+        if peer.read_startup().is_none() {
+            return;
+        }
+        peer.startup_ok();
+        if peer.expect(b'Q').is_none() {
+            return;
+        }
+        let copy_out = msg(b'H', &[0, 0, 1, 0, 0]);
+        // An empty message alone in a write, then data and the error together.
+        peer.send(&cat(&[copy_out, msg(b'd', b"")]));
+        std::thread::sleep(Duration::from_millis(50));
+        peer.send(&cat(&[
+            msg(b'd', b"1\n"),
+            msg(b'd', b""),
+            msg(b'd', b"2\n"),
+            msg(
+                b'E',
+                &error_fields(&[
+                    (b'S', b"ERROR"),
+                    (b'C', b"22012"),
+                    (b'M', b"division by zero"),
+                ]),
+            ),
+            ready(),
+        ]));
+        // The next query on the same connection.
+        if peer.expect(b'P').is_none() {
+            return;
+        }
+        peer.send(&cat(&[
+            msg(b'1', b""),
+            msg(b't', &[0, 0]),
+            msg(b'T', &[0, 0]),
+            msg(b'2', b""),
+            complete("SELECT 0"),
+            ready(),
+        ]));
+    }
+    use futures_core::Stream;
+    let server = FakeServer::start(script);
+    let conninfo = server.conninfo("");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = hyperwire_tokio::Connection::connect(&conninfo)
+            .await
+            .unwrap();
+        let mut data = Vec::new();
+        let mut error = None;
+        {
+            let mut out = conn.copy_out("COPY x TO STDOUT").await.unwrap();
+            loop {
+                let polled = std::future::poll_fn(|cx| std::pin::Pin::new(&mut out).poll_next(cx));
+                let Some(chunk) = tokio::time::timeout(CASE_BOUND, polled).await.unwrap() else {
+                    break;
+                };
+                match chunk {
+                    Ok(bytes) => data.extend_from_slice(&bytes),
+                    Err(e) => {
+                        assert!(error.is_none(), "a second error: {e}");
+                        error = Some(e);
+                    }
+                }
+            }
+        }
+        assert_eq!(data, b"1\n2\n");
+        let error = error.expect("the COPY's error was lost");
+        assert_eq!(error.sqlstate(), Some("22012"), "{error}");
+        let rows = conn.query("SELECT", &[]).await.unwrap();
+        assert!(rows.is_empty());
+    });
+    drop(server);
+}
