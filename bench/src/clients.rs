@@ -154,12 +154,9 @@ pub mod hyperwire {
     use super::*;
     use hyperwire_tokio::{Client, Connection, Format};
 
-    /// `select_stream` with binary results (`query_stream_with_formats`: PG binary
-    /// on PostgreSQL, HyperBinary on hyperd); `query_stream` asks for text.
-    pub async fn run_binary(w: Workload, env: &Env) -> R<Measured> {
-        if !matches!(w, Workload::SelectStream | Workload::SelectStream10M) {
-            return Err("n/a: only select_stream has a format choice".into());
-        }
+    /// A connection, the `select_stream` SQL, its row count and the binary format
+    /// of the server (PG binary on PostgreSQL, HyperBinary on hyperd).
+    async fn binary_select(w: Workload, env: &Env) -> R<(Connection, String, u64, Format)> {
         let rows = if w == Workload::SelectStream {
             ROWS
         } else {
@@ -169,10 +166,19 @@ pub mod hyperwire {
             Server::Pg15 => Format::Binary,
             Server::Hyperd => Format::HyperBinary,
         };
-        let mut conn = Connection::connect(&env.conninfo)
+        let conn = Connection::connect(&env.conninfo)
             .await
             .map_err(e("connect"))?;
-        let sql = select_sql(rows);
+        Ok((conn, select_sql(rows), rows, format))
+    }
+
+    /// `select_stream` with binary results (`query_stream_with_formats`: PG binary
+    /// on PostgreSQL, HyperBinary on hyperd); `query_stream` asks for text.
+    pub async fn run_binary(w: Workload, env: &Env) -> R<Measured> {
+        if !matches!(w, Workload::SelectStream | Workload::SelectStream10M) {
+            return Err("n/a: only select_stream has a format choice".into());
+        }
+        let (mut conn, sql, rows, format) = binary_select(w, env).await?;
         let m = Meter::start();
         let mut stream = conn
             .query_stream_with_formats(&sql, &[], &[format])
@@ -219,19 +225,7 @@ pub mod hyperwire {
         if !matches!(w, Workload::SelectStream | Workload::SelectStream10M) {
             return Err("n/a: only select_stream and copy_out have in-place readers".into());
         }
-        let rows = if w == Workload::SelectStream {
-            ROWS
-        } else {
-            ROWS_10M
-        };
-        let format = match env.server {
-            Server::Pg15 => Format::Binary,
-            Server::Hyperd => Format::HyperBinary,
-        };
-        let mut conn = Connection::connect(&env.conninfo)
-            .await
-            .map_err(e("connect"))?;
-        let sql = select_sql(rows);
+        let (mut conn, sql, rows, format) = binary_select(w, env).await?;
         let m = Meter::start();
         let mut n = 0u64;
         let mut acc = 0u64;
