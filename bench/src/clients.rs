@@ -362,6 +362,29 @@ pub mod hyperwire {
 }
 
 // ---------------------------------------------------------------------------
+// hyperwire's blocking adapter (std sockets, poll(2)): `roundtrip`, where the
+// comparison is with pgbench, a blocking C client.
+
+pub mod hyperwire_blocking_client {
+    use super::*;
+    use hyperwire_blocking::Client;
+
+    pub fn run(w: Workload, env: &Env) -> R<Measured> {
+        if w != Workload::Roundtrip {
+            return Err("n/a: the blocking adapter is measured on roundtrip only".into());
+        }
+        let mut client = Client::connect(&env.conninfo).map_err(e("connect"))?;
+        let m = Meter::start();
+        for _ in 0..ROUNDTRIPS {
+            let rows = client.query("SELECT 1", &[]).map_err(e("query"))?;
+            let v: i32 = rows.first().ok_or("no row")?.get(0).map_err(e("get"))?;
+            black_box(v);
+        }
+        Ok(m.stop(ROUNDTRIPS))
+    }
+}
+
+// ---------------------------------------------------------------------------
 // tokio-postgres 0.7
 
 pub mod tokio_pg {

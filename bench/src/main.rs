@@ -187,10 +187,11 @@ impl Measured {
     }
 }
 
-pub const CLIENTS: [&str; 8] = [
+pub const CLIENTS: [&str; 9] = [
     "hyperwire",
     "hyperwire (binary)",
     "hyperwire (in place)",
+    "hyperwire (blocking)",
     "tokio-postgres",
     "sqlx",
     "pg-wired",
@@ -211,6 +212,7 @@ fn child(client: &str, workload: &str) -> ! {
             "hyperwire" => clients::hyperwire::run(w, &env).await,
             "hyperwire (binary)" => clients::hyperwire::run_binary(w, &env).await,
             "hyperwire (in place)" => clients::hyperwire::run_in_place(w, &env).await,
+            "hyperwire (blocking)" => clients::hyperwire_blocking_client::run(w, &env),
             "tokio-postgres" => clients::tokio_pg::run(w, &env).await,
             "sqlx" => clients::sqlx_pg::run(w, &env).await,
             "pg-wired" => clients::pg_wired::run(w, &env).await,
