@@ -19,7 +19,7 @@ use crate::codec::{self, frontend, DataRow, Format, ProtocolVersion, Transaction
 use crate::config::AuthMethod;
 use crate::error::{ClosedReason, Error, ProtocolError, UsageError};
 use crate::machine::pipeline::{Pipeline, Step};
-use crate::machine::recv::RecvBuffer;
+use crate::machine::recv::{Frame, RecvBuffer};
 
 pub use event::{Event, RequestId, ResultFormats};
 pub use request::{Execute, RequestBuilder};
@@ -435,9 +435,7 @@ impl Protocol {
                     // The hot path: a row for the request at the front, validated once.
                     // (Checked first, then borrowed again: a borrow kept across the
                     // `continue` below would outlive the loop iteration.)
-                    let checked = DataRow::parse(self.recv.body(frame))
-                        .and_then(|row| self.core.check_row_columns(row.len()));
-                    match checked {
+                    match self.check_row(frame) {
                         Ok(()) => {
                             self.streak = Some(Streak::Rows(request));
                             return Some(Event::DataRow {
@@ -490,6 +488,12 @@ impl Protocol {
         }
     }
 
+    /// Whether `frame` is a well-formed DataRow of the current result's width.
+    #[inline(always)]
+    fn check_row(&self, frame: Frame) -> Result<(), &'static str> {
+        DataRow::parse(self.recv.body(frame)).and_then(|row| self.core.check_row_columns(row.len()))
+    }
+
     /// The short path for a run of rows or of COPY OUT data: whether the next
     /// frame is one more of `streak` (a valid DataRow for the same request, or
     /// CopyData of the same COPY OUT). It holds while only those arrive: any
@@ -524,11 +528,7 @@ impl Protocol {
             self.recv.unread_frame();
             return false;
         };
-        let valid = frame.tag == tag
-            && (tag == b'd'
-                || DataRow::parse(self.recv.body(frame))
-                    .and_then(|row| self.core.check_row_columns(row.len()))
-                    .is_ok());
+        let valid = frame.tag == tag && (tag == b'd' || self.check_row(frame).is_ok());
         if valid {
             self.core.frame_pos = position;
         } else {
