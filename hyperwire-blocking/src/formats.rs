@@ -1,21 +1,13 @@
 //! Statements run with chosen result formats (text, binary, HyperBinary).
 
-use std::sync::Arc;
-
-use hyperwire_proto::result::{columns_of, Column, Row, RowRef};
+use hyperwire_proto::result::{Row, RowRef, RowVisitor, VisitEnd};
 use hyperwire_proto::statement_cache;
 use hyperwire_proto::value::ToSql;
-use hyperwire_proto::{Event, Format, ServerError};
+use hyperwire_proto::{Event, Format};
 
 use crate::client::{encode_params, Client};
 use crate::error::{Error, Result};
 use crate::rows::RowIter;
-
-/// What stopped [`Client::query_for_each_with_formats`] early.
-enum Stop {
-    Callback(Error),
-    CopyIn,
-}
 
 impl Client {
     /// Runs one statement with parameters and the chosen result formats: none or
@@ -70,7 +62,7 @@ impl Client {
         sql: &str,
         params: &[&dyn ToSql],
         formats: &[Format],
-        mut f: impl FnMut(RowRef<'_>) -> Result<()>,
+        f: impl FnMut(RowRef<'_>) -> Result<()>,
     ) -> Result<u64> {
         let encoded = encode_params(params, None)?;
         let id = statement_cache::send_unnamed_with_formats(
@@ -79,61 +71,30 @@ impl Client {
             &encoded,
             formats,
         )?;
-        let mut columns: Arc<[Column]> = Arc::from(Vec::new());
-        let mut rows = 0u64;
-        let mut server_error = None;
-        let mut copy_out = false;
-        let mut stop = None;
+        let mut visitor = RowVisitor::new(id, f);
+        let mut copy_in = false;
         let result = self.run(id, |ev| {
-            if ev.request() != Some(id) {
-                return Ok(false);
+            if matches!(ev, Event::CopyInStart { request, .. } if *request == id) {
+                // Nothing will send the data: end the COPY (below), then drain.
+                copy_in = true;
+                return Ok(true);
             }
-            match ev {
-                Event::DataRow { row, formats, .. } => {
-                    rows += 1;
-                    if let Err(e) = f(RowRef::new(&columns, *row, formats)) {
-                        stop = Some(Stop::Callback(e));
-                        return Ok(true);
-                    }
-                }
-                Event::RowDescription {
-                    description,
-                    formats,
-                    ..
-                } => columns = columns_of(description, formats),
-                Event::ServerError { error, .. } => {
-                    server_error.get_or_insert_with(|| ServerError::from_fields(error));
-                }
-                Event::CopyInStart { .. } => {
-                    stop = Some(Stop::CopyIn);
-                    return Ok(true);
-                }
-                Event::CopyOutStart { .. } => copy_out = true,
-                Event::Done { .. } => return Ok(true),
-                _ => {}
-            }
-            Ok(false)
+            Ok(visitor.on_event(ev))
         });
         result?;
         const COPY: &str = "COPY needs copy_in or copy_out, not a query method";
-        match stop {
-            Some(Stop::Callback(e)) => {
-                self.cancel_and_drain(id);
-                return Err(e);
-            }
-            Some(Stop::CopyIn) => {
-                let _ = self.conn.proto.copy_fail(COPY);
-                self.drain(id);
-                return Err(Error::UnexpectedResult(COPY));
-            }
-            None => {}
+        if visitor.failed() {
+            self.cancel_and_drain(id);
         }
-        if let Some(e) = server_error {
-            return Err(Error::Server(Box::new(e)));
-        }
-        if copy_out {
+        if copy_in {
+            let _ = self.conn.proto.copy_fail(COPY);
+            self.drain(id);
             return Err(Error::UnexpectedResult(COPY));
         }
-        Ok(rows)
+        visitor.finish().map_err(|end| match end {
+            VisitEnd::Server(e) => Error::Server(Box::new(e)),
+            VisitEnd::Callback(e) => e,
+            _ => Error::UnexpectedResult(COPY),
+        })
     }
 }

@@ -4,12 +4,14 @@
 mod collect;
 mod row;
 mod row_ref;
+mod visit;
 
 use core::fmt;
 
 pub use collect::{rows_affected, CollectError, Collector, QueryResult};
 pub use row::{binary_formats, columns_of, Column, ColumnIndex, Row, RowBatch};
 pub use row_ref::RowRef;
+pub use visit::{RowVisitor, VisitEnd};
 
 use crate::error::ProtocolError;
 use crate::value::ValueError;

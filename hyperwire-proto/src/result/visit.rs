@@ -1,0 +1,111 @@
+//! Reading one request's rows in place: what the adapters' `query_for_each`
+//! methods share, so that each only moves bytes and maps the outcome to its
+//! own error type.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::machine::{Event, RequestId};
+use crate::result::row::{columns_of, Column};
+use crate::result::RowRef;
+use crate::server_error::ServerError;
+
+/// Hands each row of one request to a callback as a [`RowRef`] borrowed from
+/// the receive buffer, keeping the request's columns, and notes how the
+/// request ended. Feed it the request's events ([`on_event`](Self::on_event))
+/// until it says the reading is over, then ask [`finish`](Self::finish).
+pub struct RowVisitor<F, E> {
+    request: RequestId,
+    columns: Arc<[Column]>,
+    f: F,
+    rows: u64,
+    server_error: Option<ServerError>,
+    copy: bool,
+    failed: Option<E>,
+}
+
+impl<F, E> core::fmt::Debug for RowVisitor<F, E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RowVisitor")
+            .field("request", &self.request)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`RowVisitor`]'s request gave no row count.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VisitEnd<E> {
+    /// The callback failed (the request's remaining answers were not read).
+    Callback(E),
+    /// The server rejected the statement.
+    Server(ServerError),
+    /// The statement started a COPY, which a query method cannot carry.
+    Copy,
+}
+
+impl<F: FnMut(RowRef<'_>) -> Result<(), E>, E> RowVisitor<F, E> {
+    /// A visitor of `request`'s rows.
+    pub fn new(request: RequestId, f: F) -> Self {
+        RowVisitor {
+            request,
+            columns: Arc::from(Vec::new()),
+            f,
+            rows: 0,
+            server_error: None,
+            copy: false,
+            failed: None,
+        }
+    }
+
+    /// Takes one event (events of other requests are ignored). `true` when the
+    /// reading is over: the request is done, or the callback failed.
+    #[inline]
+    pub fn on_event(&mut self, ev: &Event<'_>) -> bool {
+        if ev.request() != Some(self.request) {
+            return false;
+        }
+        match ev {
+            Event::DataRow { row, formats, .. } => {
+                self.rows += 1;
+                if let Err(e) = (self.f)(RowRef::new(&self.columns, *row, formats)) {
+                    self.failed = Some(e);
+                    return true;
+                }
+            }
+            Event::RowDescription {
+                description,
+                formats,
+                ..
+            } => self.columns = columns_of(description, formats),
+            Event::ServerError { error, .. } => {
+                self.server_error
+                    .get_or_insert_with(|| ServerError::from_fields(error));
+            }
+            Event::CopyInStart { .. } | Event::CopyOutStart { .. } => self.copy = true,
+            Event::Done { .. } => return true,
+            _ => {}
+        }
+        false
+    }
+
+    /// Whether the callback failed (the request was not read to its end).
+    pub fn failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// The number of rows, or why there is none (the callback's error first).
+    pub fn finish(self) -> Result<u64, VisitEnd<E>> {
+        if let Some(e) = self.failed {
+            return Err(VisitEnd::Callback(e));
+        }
+        if let Some(e) = self.server_error {
+            return Err(VisitEnd::Server(e));
+        }
+        if self.copy {
+            return Err(VisitEnd::Copy);
+        }
+        Ok(self.rows)
+    }
+}
