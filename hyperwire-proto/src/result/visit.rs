@@ -63,11 +63,15 @@ impl<F: FnMut(RowRef<'_>) -> Result<(), E>, E> RowVisitor<F, E> {
     /// reading is over: the request is done, or the callback failed.
     #[inline]
     pub fn on_event(&mut self, ev: &Event<'_>) -> bool {
-        if ev.request() != Some(self.request) {
-            return false;
-        }
+        // Each arm checks the request itself: a row is matched at once,
+        // without first working out which request an event belongs to.
+        let me = self.request;
         match ev {
-            Event::DataRow { row, formats, .. } => {
+            Event::DataRow {
+                request,
+                row,
+                formats,
+            } if *request == me => {
                 self.rows += 1;
                 if let Err(e) = (self.f)(RowRef::new(&self.columns, *row, formats)) {
                     self.failed = Some(e);
@@ -75,16 +79,20 @@ impl<F: FnMut(RowRef<'_>) -> Result<(), E>, E> RowVisitor<F, E> {
                 }
             }
             Event::RowDescription {
+                request,
                 description,
                 formats,
-                ..
-            } => self.columns = columns_of(description, formats),
-            Event::ServerError { error, .. } => {
+            } if *request == me => self.columns = columns_of(description, formats),
+            Event::ServerError { request, error } if *request == me => {
                 self.server_error
                     .get_or_insert_with(|| ServerError::from_fields(error));
             }
-            Event::CopyInStart { .. } | Event::CopyOutStart { .. } => self.copy = true,
-            Event::Done { .. } => return true,
+            Event::CopyInStart { request, .. } | Event::CopyOutStart { request, .. }
+                if *request == me =>
+            {
+                self.copy = true
+            }
+            Event::Done { request } if *request == me => return true,
             _ => {}
         }
         false
