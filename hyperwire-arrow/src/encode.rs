@@ -16,7 +16,7 @@ use crate::error::Error;
 /// [`pending`](Self::pending) as CopyData and [`clear_pending`](Self::clear_pending)
 /// (or [`take_pending`](Self::take_pending)); so only one encoded batch is held.
 /// hyperd matches columns by name, and a field's nullability must match its
-/// column's (HYPER.md §6).
+/// column's (docs/hyper.md §6).
 pub struct ArrowStreamEncoder {
     writer: StreamWriter<Vec<u8>>,
     schema: SchemaRef,

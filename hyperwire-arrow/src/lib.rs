@@ -5,7 +5,7 @@
 //!
 //! `COPY ... TO STDOUT WITH (FORMAT ARROWSTREAM)` sends an Arrow IPC *stream*
 //! (a schema message, record batches, an end-of-stream marker) as CopyData, and
-//! `COPY t FROM STDIN WITH (FORMAT ARROWSTREAM)` reads one (HYPER.md §6).
+//! `COPY t FROM STDIN WITH (FORMAT ARROWSTREAM)` reads one (docs/hyper.md §6).
 //!
 //! * [`ArrowStreamDecoder`] takes the CopyData chunks, split anywhere, and yields
 //!   one [`RecordBatch`] at a time. It frames every IPC message itself first, so

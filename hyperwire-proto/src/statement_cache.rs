@@ -457,7 +457,7 @@ pub fn send_unnamed(
 /// Parses `sql` as the unnamed statement and runs it once with the chosen result
 /// formats: none or one for every column, or one per column (Bind's rule). The
 /// portal is described after Bind, so the RowDescription event already carries
-/// the formats (hyperd's RowDescription always says text: HYPER.md §0.4), and so
+/// the formats (hyperd's RowDescription always says text: docs/hyper.md §4), and so
 /// does every DataRow.
 /// [`Format::HyperBinary`] is refused before anything is sent unless the server is
 /// Hyper ([`UsageError::HyperBinaryNeedsHyper`]).

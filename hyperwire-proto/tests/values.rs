@@ -1,5 +1,5 @@
 //! The value layer and the HYPERBINARY COPY codec: round trips of random values in
-//! every format, golden bytes measured on hyperd (HYPER.md §5 and §6), chunking
+//! every format, golden bytes measured on hyperd (docs/hyper.md §5 and §6), chunking
 //! invariance of the COPY decoder, and hostile bytes that must not panic.
 #![allow(
     clippy::unwrap_used,
@@ -147,7 +147,7 @@ proptest! {
 // ---- HYPERBINARY COPY ----
 
 /// `ct(i int, t text, d date, n numeric(10,2), b bool, bi bigint NOT NULL)` from
-/// HYPER.md §6.
+/// docs/hyper.md §6.
 fn ct_schema() -> CopySchema {
     CopySchema::new(vec![
         CopyColumn::nullable(oid::INT4),

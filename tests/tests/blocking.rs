@@ -87,7 +87,7 @@ fn hyper_trust_and_scram() {
     }
     let bad = s.conninfo(harness::HYPER_USER).replace("pw-hyper", "nope");
     let err = Client::connect(&bad).unwrap_err();
-    // Hyper refuses with 42501, not 28P01 (HYPER.md §2).
+    // Hyper refuses with 42501, not 28P01 (docs/hyper.md §2).
     assert_eq!(err.sqlstate(), Some("42501"), "{err}");
 }
 
@@ -601,7 +601,7 @@ fn portals_fetch_a_few_rows_at_a_time() {
 
 #[test]
 fn hyperd_survives_the_portal_pattern_that_crashes_it() {
-    // HYPER.md §4: resuming a portal with Execute(0) after two suspensions kills
+    // docs/hyper.md §4: resuming a portal with Execute(0) after two suspensions kills
     // hyperd. The core never sends 0 to hyperd. A server of our own, just in case.
     let s = Server::start(harness::ServerKind::Hyper, harness::ServerOptions::new()).unwrap();
     let mut c = connect(&s);
@@ -641,7 +641,7 @@ fn hyper_binary_results_decode() {
     assert_eq!(row.get::<i64>(1).unwrap(), -5_000_000_000);
     assert_eq!(row.get::<f64>(2).unwrap(), 3.25);
     assert_eq!(row.get::<&str>(3).unwrap(), "héllo");
-    // The raw bytes are little-endian, as HYPER.md measured.
+    // The raw bytes are little-endian, as docs/hyper.md §5 records.
     assert_eq!(row.raw(0).unwrap(), Some(&[0x40, 0xe2, 0x01, 0x00][..]));
 }
 

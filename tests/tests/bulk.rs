@@ -170,7 +170,7 @@ fn every_type_round_trips_through_arrowstream_copy() {
     );
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 4);
-    // The Arrow types hyperd sends (HYPER.md §6), as the README's table says.
+    // The Arrow types hyperd sends (docs/hyper.md §6), as the README's table says.
     let types: Vec<String> = schema
         .fields()
         .iter()
@@ -255,7 +255,7 @@ fn arrowstream_errors_are_typed_and_leave_the_connection_usable() {
     let mut c = hyper();
     c.batch_execute("CREATE TEMP TABLE arrow_nn (i bigint NOT NULL)")
         .unwrap();
-    // Nullability must match (HYPER.md §6): a server error, not a panic.
+    // Nullability must match (docs/hyper.md §6): a server error, not a panic.
     let schema = Arc::new(Schema::new(vec![Field::new("i", DataType::Int64, true)]));
     let batch = RecordBatch::try_new(
         schema.clone(),

@@ -173,7 +173,7 @@ impl CopyDecoder {
                             .map_or(0, u32::from_be_bytes)
                     };
                     let flags = word(11);
-                    // Bit 16 asks for OIDs; bits 17 to 31 are critical (HYPER.md §6).
+                    // Bit 16 asks for OIDs; bits 17 to 31 are critical (docs/hyper.md §6).
                     if flags & 0xffff_0000 != 0 {
                         return Err(CopyError::UnsupportedFlags(flags));
                     }

@@ -1,5 +1,5 @@
 //! HYPERBINARY COPY: Hyper's binary bulk format for `COPY ... FROM STDIN` and
-//! `COPY ... TO STDOUT` `WITH (FORMAT HYPERBINARY)` (HYPER.md §6).
+//! `COPY ... TO STDOUT` `WITH (FORMAT HYPERBINARY)` (docs/hyper.md §6).
 //!
 //! A stream is a 19-byte header (the signature `HPRCPY` and five NULs, flags and a
 //! header-extension length as big-endian i32s), then rows with no header, count or

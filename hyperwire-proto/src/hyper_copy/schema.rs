@@ -12,7 +12,7 @@ pub struct CopyColumn {
     pub ty: ColumnType,
     /// Whether values carry a NULL indicator byte. It must match what hyperd
     /// expects: NOT NULL columns have none, and on COPY OUT hyperd follows its own
-    /// inferred nullability (HYPER.md §6).
+    /// inferred nullability (docs/hyper.md §6).
     pub nullable: bool,
 }
 

@@ -145,7 +145,7 @@ impl<'p> RequestBuilder<'p> {
     /// Execute: runs `portal`, returning at most `max_rows` rows (0: all).
     ///
     /// On Hyper, 0 is sent as `i32::MAX`: resuming a suspended portal with 0 crashes
-    /// hyperd (HYPER.md §4), and the two mean the same.
+    /// hyperd (docs/hyper.md §4), and the two mean the same.
     pub fn execute(self, portal: &str, max_rows: u32) -> Self {
         let formats = self.portal_formats(portal);
         let max_rows = if max_rows == 0 && self.p.core.is_hyper {

@@ -7,7 +7,7 @@
 //! * PostgreSQL binary: i32 days / i64 µs, big-endian (infinity is the type's
 //!   largest value, −infinity its smallest);
 //! * HyperBinary: u32 Julian day / u64 µs since midnight / i64 µs since Julian day
-//!   0, little-endian (HYPER.md §5).
+//!   0, little-endian (docs/hyper.md §5).
 //!
 //! Years are astronomical in the API (0 is 1 BC, −1 is 2 BC), as in ISO 8601.
 
@@ -569,7 +569,7 @@ mod tests {
             "5874897-12-31".parse::<Date>().unwrap().to_string(),
             "5874897-12-31"
         );
-        // HYPER.md §5 and §6: 2024-06-15 is Julian day 2460477, 2024-01-01 2460311.
+        // docs/hyper.md §5 and §6: 2024-06-15 is Julian day 2460477, 2024-01-01 2460311.
         let mut out = Vec::new();
         d.encode(Format::HyperBinary, &mut out).unwrap();
         assert_eq!(out, [0x3d, 0x8b, 0x25, 0x00]);

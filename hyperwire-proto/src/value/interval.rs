@@ -383,7 +383,7 @@ mod tests {
         let i = Interval::new(14, 3, 14_706_789_000);
         let mut out = Vec::new();
         i.encode(Format::HyperBinary, &mut out).unwrap();
-        // HYPER.md §5.
+        // docs/hyper.md §5.
         assert_eq!(
             out,
             [0x88, 0xca, 0x97, 0x6c, 0x03, 0, 0, 0, 3, 0, 0, 0, 0x0e, 0, 0, 0]

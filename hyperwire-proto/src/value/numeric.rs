@@ -592,7 +592,7 @@ mod tests {
 
     #[test]
     fn hyper_binary_golden() {
-        // HYPER.md §5: 12345.67::numeric(10,2) and (-1.5)::numeric(38,4).
+        // docs/hyper.md §5: 12345.67::numeric(10,2) and (-1.5)::numeric(38,4).
         let t = ColumnType::new(oid::NUMERIC, 655366);
         assert_eq!(t.numeric_precision_scale(), Some((10, 2)));
         let raw = [0x87, 0xd6, 0x12, 0, 0, 0, 0, 0];

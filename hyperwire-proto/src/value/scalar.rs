@@ -166,7 +166,7 @@ mod tests {
         assert!(f64::decode(oid::FLOAT8.into(), Format::Text, b"NaN")
             .unwrap()
             .is_nan());
-        // HYPER.md §5: 1.5::real, 3.25::double precision.
+        // docs/hyper.md §5: 1.5::real, 3.25::double precision.
         assert_eq!(
             f32::decode(oid::FLOAT4.into(), Format::HyperBinary, &[0, 0, 0xc0, 0x3f]).unwrap(),
             1.5
