@@ -10,6 +10,8 @@
 //!   server message.
 //! * [`auth`]: SCRAM-SHA-256(-PLUS) and MD5.
 //! * [`config`]: libpq connection strings, environment variables and password files.
+//! * [`engine`]: what every runtime needs above the message level, sans-IO: the
+//!   [`engine::Connector`], the [`engine::CancelExchange`], time as an input.
 //! * [`value`]: parameters and columns in text, PostgreSQL binary and HyperBinary.
 //! * [`hyper_copy`]: Hyper's HYPERBINARY COPY stream, written and read.
 //!
@@ -24,6 +26,7 @@ extern crate alloc;
 pub mod auth;
 pub mod codec;
 pub mod config;
+pub mod engine;
 mod error;
 pub mod hyper_copy;
 pub mod inbox;

@@ -339,6 +339,16 @@ impl Protocol {
         Ok(())
     }
 
+    /// Whether the session runs over TLS (the handshake finished).
+    pub fn is_encrypted(&self) -> bool {
+        self.core.tls_active
+    }
+
+    /// The encryption plan this machine was started with.
+    pub(crate) fn settings_tls(&self) -> TlsPlan {
+        self.core.settings.tls
+    }
+
     /// Whether the adapter must run a TLS handshake now.
     pub fn wants_tls_handshake(&self) -> bool {
         self.core.phase == Phase::TlsHandshake && self.core.fatal.is_none()

@@ -1,0 +1,19 @@
+//! The engine: what every runtime needs above the message level, sans-IO.
+//!
+//! [`Protocol`](crate::Protocol) knows one session's messages. The engine knows
+//! what surrounds them: which hosts to try and how ([`Connector`]), how a cancel
+//! request travels ([`CancelExchange`]), and time, which comes in from outside as
+//! a [`Timestamp`] (each object answers `poll_timeout()` with its next deadline
+//! and acts on `handle_timeout(now)`). An adapter carries out the actions these
+//! objects ask for; it makes no protocol decision of its own.
+
+pub mod cancel;
+pub mod connect;
+pub mod time;
+
+pub use cancel::{CancelAction, CancelError, CancelExchange, CANCEL_TIMEOUT};
+pub use connect::{
+    AttemptError, AttemptFailure, CancelTlsMode, ConnectAction, ConnectError, Connected, Connector,
+    ScramKeyStore,
+};
+pub use time::Timestamp;

@@ -1,0 +1,556 @@
+//! The engine without sockets: the connector driven through every attempt path
+//! with scripted servers, and the cancel exchange through every answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod support;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use hyperwire_proto::config::Config;
+use hyperwire_proto::engine::{
+    AttemptError, CancelAction, CancelError, CancelExchange, CancelTlsMode, ConnectAction,
+    ConnectError, Connected, Connector, Timestamp,
+};
+use hyperwire_proto::{Error, ProtocolError, ProtocolVersion};
+use support::*;
+
+/// What a scripted server does after each thing the client writes.
+#[derive(Clone)]
+enum Step {
+    /// Answer with these bytes.
+    Reply(Vec<u8>),
+    /// Close the connection.
+    Eof,
+    /// Answer nothing, ever.
+    Hang,
+}
+
+/// A server for one connection: `None` refuses the connection.
+type Script = Option<Vec<Step>>;
+
+/// What happened, as a log of actions and the client's bytes per connection.
+struct Run {
+    log: Vec<String>,
+    sent: Vec<Vec<u8>>,
+    result: Result<Box<Connected>, ConnectError<String>>,
+}
+
+fn t(secs: u64) -> Timestamp {
+    Timestamp::from_since_origin(Duration::from_secs(secs))
+}
+
+/// Drives a connector; `server(label, n)` gives the script of the n-th connection.
+fn run(conninfo: &str, server: impl FnMut(&str, usize) -> Script) -> Run {
+    let config = Config::parse(conninfo).unwrap();
+    let mut c: Connector<String> = Connector::new(&config);
+    run_connector(&mut c, server)
+}
+
+fn run_connector(c: &mut Connector<String>, mut server: impl FnMut(&str, usize) -> Script) -> Run {
+    let mut log = Vec::new();
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    let mut steps: VecDeque<Step> = VecDeque::new();
+    let mut opens = 0;
+    let mut now = 0;
+    for _ in 0..1000 {
+        match c.poll_action() {
+            ConnectAction::Open(ep) => {
+                log.push(format!("open {}", ep.label));
+                match server(&ep.label, opens) {
+                    Some(script) => {
+                        steps = script.into();
+                        sent.push(Vec::new());
+                        c.opened(t(now));
+                    }
+                    None => c.open_failed("connection refused".into(), t(now)),
+                }
+                opens += 1;
+            }
+            ConnectAction::StartTls { host, direct } => {
+                log.push(format!("tls {host}{}", if direct { " direct" } else { "" }));
+                c.tls_established(None, t(now));
+            }
+            ConnectAction::Io => {
+                let out = c.pending_send().to_vec();
+                c.advance_send(out.len());
+                sent.last_mut().unwrap().extend_from_slice(&out);
+                match steps.pop_front() {
+                    Some(Step::Reply(bytes)) => {
+                        c.recv_buf(bytes.len())[..bytes.len()].copy_from_slice(&bytes);
+                        c.recv_commit(bytes.len());
+                    }
+                    Some(Step::Eof) | None => c.recv_eof(),
+                    Some(Step::Hang) => {
+                        let deadline = c.poll_timeout().expect("a hang needs a deadline");
+                        now = deadline.since_origin().as_secs() + 1;
+                        log.push("timeout".into());
+                        c.handle_timeout(t(now));
+                    }
+                }
+            }
+            ConnectAction::Close => log.push("close".into()),
+            ConnectAction::Ready(connected) => {
+                log.push(format!("ready {}", connected.endpoint.label));
+                return Run {
+                    log,
+                    sent,
+                    result: Ok(connected),
+                };
+            }
+            ConnectAction::Failed(e) => {
+                log.push("failed".into());
+                return Run {
+                    log,
+                    sent,
+                    result: Err(e),
+                };
+            }
+            other => panic!("unexpected action {other:?}"),
+        }
+    }
+    panic!("the connector did not finish: {log:?}");
+}
+
+fn trust() -> Script {
+    Some(vec![Step::Reply(trust_startup())])
+}
+
+/// A server that reports whether it is a hot standby.
+fn server_with(hot_standby: &str) -> Script {
+    Some(vec![Step::Reply(cat(&[
+        auth_ok(),
+        param("in_hot_standby", hot_standby),
+        param("default_transaction_read_only", "off"),
+        key(1, &[1, 2, 3, 4]),
+        ready(b'I'),
+    ]))])
+}
+
+/// One value from a simple query.
+fn answer(value: &str) -> Step {
+    Step::Reply(cat(&[
+        row_desc(&[("v", 25)]),
+        data_row(&[Some(value.as_bytes())]),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+fn errors(r: &Run) -> Vec<String> {
+    match &r.result {
+        Err(e) => e
+            .attempts
+            .iter()
+            .map(|a| format!("{}: {}", a.endpoint, a.error))
+            .collect(),
+        Ok(_) => panic!("connected: {:?}", r.log),
+    }
+}
+
+#[test]
+fn first_host_that_opens_wins_and_the_failures_are_kept() {
+    let r = run("host=a,b port=1,2 sslmode=disable", |label, _| {
+        (label == "b:2").then(|| vec![Step::Reply(trust_startup())])
+    });
+    assert_eq!(r.log, ["open a:1", "open b:2", "ready b:2"]);
+    let connected = r.result.unwrap();
+    assert!(connected.protocol.is_ready());
+    assert_eq!(connected.tls, None);
+
+    let r = run("host=a,b port=1,2 sslmode=disable", |_, _| None);
+    assert_eq!(r.log, ["open a:1", "open b:2", "failed"]);
+    assert_eq!(
+        errors(&r),
+        ["a:1: connection refused", "b:2: connection refused"]
+    );
+}
+
+#[test]
+fn a_startup_error_moves_on_to_the_next_host() {
+    let refused = Some(vec![Step::Reply(error("28000", "no pg_hba.conf entry"))]);
+    let r = run("host=a,b sslmode=disable", |label, _| {
+        if label.starts_with('a') {
+            refused.clone()
+        } else {
+            trust()
+        }
+    });
+    assert_eq!(
+        r.log,
+        ["open a:5432", "close", "open b:5432", "ready b:5432"]
+    );
+}
+
+#[test]
+fn sslmode_prefer_continues_in_plaintext_after_n_and_encrypts_after_s() {
+    let r = run("host=h sslmode=prefer", |_, _| {
+        Some(vec![
+            Step::Reply(b"N".to_vec()),
+            Step::Reply(trust_startup()),
+        ])
+    });
+    assert_eq!(r.log, ["open h:5432", "ready h:5432"]);
+    assert!(r.sent[0].starts_with(&SSL_REQUEST));
+    assert_eq!(r.result.unwrap().tls, None);
+
+    let r = run("host=h sslmode=prefer", |_, _| {
+        Some(vec![
+            Step::Reply(b"S".to_vec()),
+            Step::Reply(trust_startup()),
+        ])
+    });
+    assert_eq!(r.log, ["open h:5432", "tls h", "ready h:5432"]);
+    assert_eq!(r.result.unwrap().tls, Some(CancelTlsMode::SslRequest));
+}
+
+#[test]
+fn sslmode_require_refuses_plaintext_without_a_second_attempt() {
+    let r = run("host=h sslmode=require", |_, _| {
+        Some(vec![
+            Step::Reply(b"N".to_vec()),
+            Step::Reply(trust_startup()),
+        ])
+    });
+    assert_eq!(r.log, ["open h:5432", "close", "failed"]);
+    let e = r.result.unwrap_err();
+    assert!(matches!(
+        e.attempts[..],
+        [hyperwire_proto::engine::AttemptFailure {
+            error: AttemptError::Protocol(Error::TlsRefused),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn sslmode_allow_tries_tls_only_after_the_server_refused_plaintext() {
+    let r = run("host=h sslmode=allow", |_, n| {
+        Some(match n {
+            0 => vec![Step::Reply(error(
+                "28000",
+                "no pg_hba.conf entry, no encryption",
+            ))],
+            _ => vec![Step::Reply(b"S".to_vec()), Step::Reply(trust_startup())],
+        })
+    });
+    assert_eq!(
+        r.log,
+        [
+            "open h:5432",
+            "close",
+            "open h:5432",
+            "tls h",
+            "ready h:5432"
+        ]
+    );
+    assert!(!r.sent[0].starts_with(&SSL_REQUEST));
+    assert!(r.sent[1].starts_with(&SSL_REQUEST));
+
+    // A plaintext success needs no second attempt.
+    let r = run("host=h sslmode=allow", |_, _| trust());
+    assert_eq!(r.log, ["open h:5432", "ready h:5432"]);
+}
+
+#[test]
+fn direct_ssl_starts_tls_before_any_byte() {
+    let r = run("host=h sslmode=require sslnegotiation=direct", |_, _| {
+        trust()
+    });
+    assert_eq!(r.log, ["open h:5432", "tls h direct", "ready h:5432"]);
+    assert!(!contains(&r.sent[0], &SSL_REQUEST));
+    assert_eq!(r.result.unwrap().tls, Some(CancelTlsMode::Direct));
+}
+
+#[test]
+fn gssencmode_require_fails_before_opening_anything() {
+    let r = run("host=h gssencmode=require", |_, _| trust());
+    assert_eq!(r.log, ["failed"]);
+    assert!(errors(&r)[0].contains("GSSAPI"), "{:?}", errors(&r));
+}
+
+#[test]
+fn hyperd_closing_on_protocol_3_2_is_retried_once_with_3_0() {
+    let r = run(
+        "host=h sslmode=disable max_protocol_version=3.2",
+        |_, n| match n {
+            0 => Some(vec![Step::Eof]),
+            _ => trust(),
+        },
+    );
+    assert_eq!(
+        r.log,
+        ["open h:5432", "close", "open h:5432", "ready h:5432"]
+    );
+    assert_eq!(&r.sent[0][4..8], &[0, 3, 0, 2]);
+    assert_eq!(&r.sent[1][4..8], &[0, 3, 0, 0]);
+    assert_eq!(
+        r.result.unwrap().protocol.protocol_version(),
+        ProtocolVersion::V3_0
+    );
+
+    // Only once: a server that closes on 3.0 too fails the host.
+    let r = run("host=h sslmode=disable max_protocol_version=3.2", |_, _| {
+        Some(vec![Step::Eof])
+    });
+    assert_eq!(
+        r.log,
+        ["open h:5432", "close", "open h:5432", "close", "failed"]
+    );
+}
+
+#[test]
+fn target_session_attrs_uses_reported_parameters_or_asks_as_libpq_does() {
+    // in_hot_standby reported: no query needed.
+    let r = run(
+        "host=a,b sslmode=disable target_session_attrs=primary",
+        |label, _| server_with(if label.starts_with('a') { "on" } else { "off" }),
+    );
+    assert_eq!(
+        r.log,
+        ["open a:5432", "close", "open b:5432", "ready b:5432"]
+    );
+    assert!(!contains(&r.sent[0], b"pg_is_in_recovery"));
+
+    // Not reported (PostgreSQL before 14, poolers): libpq's query decides.
+    let r = run(
+        "host=a,b sslmode=disable target_session_attrs=read-write",
+        |label, _| {
+            let ro = if label.starts_with('a') { "on" } else { "off" };
+            Some(vec![Step::Reply(trust_startup()), answer(ro)])
+        },
+    );
+    assert_eq!(
+        r.log,
+        ["open a:5432", "close", "open b:5432", "ready b:5432"]
+    );
+    assert!(contains(&r.sent[0], b"SHOW transaction_read_only\0"));
+    assert_eq!(errors_of(&r.log), 0, "the session connected");
+
+    let r = run(
+        "host=a sslmode=disable target_session_attrs=standby",
+        |_, _| Some(vec![Step::Reply(trust_startup()), answer("f")]),
+    );
+    assert!(contains(
+        &r.sent[0],
+        b"SELECT pg_catalog.pg_is_in_recovery()\0"
+    ));
+    assert_eq!(
+        errors(&r),
+        ["a:5432: server does not match target_session_attrs=standby"]
+    );
+
+    // The check query's error is the attempt's error.
+    let r = run(
+        "host=a sslmode=disable target_session_attrs=read-only",
+        |_, _| {
+            Some(vec![
+                Step::Reply(trust_startup()),
+                Step::Reply(cat(&[error("42501", "permission denied"), ready(b'I')])),
+            ])
+        },
+    );
+    match &r.result.as_ref().unwrap_err().attempts[..] {
+        [a] => match &a.error {
+            AttemptError::Check(e) => assert_eq!(e.code(), "42501"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+fn errors_of(log: &[String]) -> usize {
+    log.iter().filter(|l| *l == "failed").count()
+}
+
+#[test]
+fn prefer_standby_falls_back_to_a_primary_in_a_second_pass() {
+    let r = run(
+        "host=a,b sslmode=disable target_session_attrs=prefer-standby",
+        |_, _| server_with("off"),
+    );
+    assert_eq!(
+        r.log,
+        [
+            "open a:5432",
+            "close",
+            "open b:5432",
+            "close",
+            "open a:5432",
+            "ready a:5432"
+        ]
+    );
+    let r = run(
+        "host=a,b sslmode=disable target_session_attrs=prefer-standby",
+        |label, _| server_with(if label.starts_with('b') { "on" } else { "off" }),
+    );
+    assert_eq!(
+        r.log,
+        ["open a:5432", "close", "open b:5432", "ready b:5432"]
+    );
+}
+
+#[test]
+fn connect_timeout_ends_an_attempt_and_moves_on() {
+    let r = run("host=a,b sslmode=disable connect_timeout=3", |label, _| {
+        if label.starts_with('a') {
+            Some(vec![Step::Hang])
+        } else {
+            trust()
+        }
+    });
+    assert_eq!(
+        r.log,
+        [
+            "open a:5432",
+            "timeout",
+            "close",
+            "open b:5432",
+            "ready b:5432"
+        ]
+    );
+}
+
+#[test]
+fn password_file_supplies_the_password_for_the_matching_host() {
+    let config = Config::parse("host=a,b user=u dbname=d sslmode=disable").unwrap();
+    let mut c: Connector<String> = Connector::new(&config);
+    assert_eq!(
+        c.password_file_path(Some("/home/u")).as_deref(),
+        Some("/home/u/.pgpass")
+    );
+    assert!(c
+        .set_password_file("/p", 0o100644, "b:5432:d:u:secret\n".into())
+        .unwrap_err()
+        .contains("group or world access"));
+    c.set_password_file("/p", 0o100600, "b:5432:d:u:secret\n".into())
+        .unwrap();
+    // Cleartext is requested; the password goes only to the host it is for.
+    let r = run_connector(&mut c, |_, _| {
+        Some(vec![
+            Step::Reply(auth(3, &[])),
+            Step::Reply(trust_startup()),
+        ])
+    });
+    assert!(!contains(&r.sent[0], b"secret"));
+    assert!(contains(&r.sent[1], b"secret\0"));
+    assert_eq!(r.log.last().unwrap(), "ready b:5432");
+}
+
+#[test]
+fn load_balance_hosts_random_spreads_and_disable_keeps_the_order() {
+    let mut first = std::collections::HashMap::new();
+    for seed in 0..300u64 {
+        let config = Config::parse("host=a,b,c sslmode=disable load_balance_hosts=random").unwrap();
+        let mut c: Connector<String> = Connector::new(&config);
+        c.set_random_seed(seed);
+        let r = run_connector(&mut c, |_, _| trust());
+        *first.entry(r.log[0].clone()).or_insert(0) += 1;
+    }
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first.values().all(|n| *n >= 60), "{first:?}");
+
+    let r = run(
+        "host=a,b,c sslmode=disable load_balance_hosts=disable",
+        |_, _| None,
+    );
+    assert_eq!(
+        r.log,
+        ["open a:5432", "open b:5432", "open c:5432", "failed"]
+    );
+}
+
+/// A cancel request from a session that finished its startup.
+fn cancel_request() -> hyperwire_proto::CancelRequest {
+    let p = ready_machine();
+    p.cancel_request().unwrap()
+}
+
+fn exchange(tls: Option<CancelTlsMode>) -> CancelExchange {
+    CancelExchange::new(cancel_request(), tls, t(0))
+}
+
+#[test]
+fn cancel_in_plaintext_sends_the_request_and_waits_for_the_close() {
+    let mut x = exchange(None);
+    assert_eq!(x.poll_action(), CancelAction::Open);
+    x.opened();
+    assert_eq!(x.poll_action(), CancelAction::Io);
+    assert_eq!(x.pending_send(), cancel_request().as_bytes());
+    x.advance_send(16);
+    assert!(x.pending_send().is_empty());
+    assert_eq!(x.poll_action(), CancelAction::Io);
+    x.recv_eof();
+    assert_eq!(x.poll_action(), CancelAction::Done);
+    assert_eq!(x.poll_timeout(), None);
+}
+
+#[test]
+fn cancel_over_tls_reads_exactly_one_answer_byte() {
+    let mut x = exchange(Some(CancelTlsMode::SslRequest));
+    x.opened();
+    assert_eq!(x.pending_send(), SSL_REQUEST);
+    x.advance_send(8);
+    assert_eq!(x.poll_action(), CancelAction::Io);
+    assert_eq!(
+        x.recv_buf().len(),
+        1,
+        "nothing after the answer is read in plaintext"
+    );
+    x.recv_buf()[0] = b'S';
+    x.recv_commit(1);
+    assert_eq!(x.poll_action(), CancelAction::StartTls { direct: false });
+    x.tls_established();
+    assert_eq!(x.pending_send(), cancel_request().as_bytes());
+    x.recv_eof();
+    assert_eq!(x.poll_action(), CancelAction::Done);
+
+    let mut x = exchange(Some(CancelTlsMode::Direct));
+    x.opened();
+    assert_eq!(x.poll_action(), CancelAction::StartTls { direct: true });
+    assert!(x.pending_send().is_empty());
+}
+
+#[test]
+fn cancel_answers_are_parsed_as_strictly_as_at_startup() {
+    let answered = |bytes: &[u8]| {
+        let mut x = exchange(Some(CancelTlsMode::SslRequest));
+        x.opened();
+        let _ = x.poll_action();
+        x.recv_buf()[0] = bytes[0];
+        x.recv_commit(1);
+        x.poll_action()
+    };
+    assert_eq!(
+        answered(b"N"),
+        CancelAction::Failed(CancelError::Protocol(Error::TlsRefused))
+    );
+    assert_eq!(
+        answered(b"E"),
+        CancelAction::Failed(CancelError::Protocol(Error::Protocol(
+            ProtocolError::BadEncryptionAnswer(b'E')
+        )))
+    );
+    // Closed before answering.
+    let mut x = exchange(Some(CancelTlsMode::SslRequest));
+    x.opened();
+    x.recv_eof();
+    assert!(matches!(
+        x.poll_action(),
+        CancelAction::Failed(CancelError::Protocol(Error::Closed(_)))
+    ));
+    // No close within the time limit.
+    let mut x = exchange(None);
+    x.opened();
+    let deadline = x.poll_timeout().unwrap();
+    x.handle_timeout(t(1));
+    assert_eq!(x.poll_action(), CancelAction::Io);
+    x.handle_timeout(deadline);
+    assert_eq!(x.poll_action(), CancelAction::Failed(CancelError::TimedOut));
+}
