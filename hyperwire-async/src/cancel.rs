@@ -1,10 +1,15 @@
-//! Cancelling a running request from any task.
+//! Cancelling a running request from any task: the core's [`CancelExchange`]
+//! decides; this file opens the socket and moves the bytes.
 
-use hyperwire_proto::CancelRequest;
+use std::future::poll_fn;
 use std::marker::PhantomData;
 
-use crate::connect::{Target, CANCEL_TIMEOUT};
+use hyperwire_proto::engine::{CancelAction, CancelError, CancelExchange, CancelTlsMode};
+use hyperwire_proto::CancelRequest;
+
+use crate::connect::{now, until, Target};
 use crate::error::{Error, Result};
+use crate::io::{self, Io};
 use crate::runtime::{self, Runtime};
 
 /// Sends a CancelRequest for one session on a separate connection.
@@ -13,7 +18,7 @@ pub struct CancelToken<R> {
     target: Target,
     request: CancelRequest,
     /// TLS settings when the session used TLS, and whether TLS starts at once.
-    tls: Option<(hyperwire_tls::TlsSetup, bool)>,
+    tls: Option<(hyperwire_tls::TlsSetup, CancelTlsMode)>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -41,7 +46,7 @@ impl<R: Runtime> CancelToken<R> {
     pub(crate) fn new(
         target: Target,
         request: CancelRequest,
-        tls: Option<(hyperwire_tls::TlsSetup, bool)>,
+        tls: Option<(hyperwire_tls::TlsSetup, CancelTlsMode)>,
     ) -> Self {
         CancelToken {
             target,
@@ -54,34 +59,59 @@ impl<R: Runtime> CancelToken<R> {
     /// Asks the server to cancel the session's running request; returns once the
     /// server closed the cancel connection (it has acted on the request).
     pub async fn cancel(&self) -> Result<()> {
-        runtime::timeout::<R, _>(CANCEL_TIMEOUT, self.send())
-            .await
-            .ok_or_else(|| Error::Io(std::io::ErrorKind::TimedOut.into()))?
-    }
-
-    async fn send(&self) -> Result<()> {
-        let mut socket = match &self.target {
-            Target::Tcp(addr) => R::connect_addr(*addr).await?,
-            Target::Unix(path) => R::connect_unix(path).await?,
-        };
-        if let (Target::Tcp(_), Some((setup, direct))) = (&self.target, &self.tls) {
-            if !direct {
-                let mut req = Vec::new();
-                hyperwire_proto::codec::frontend::ssl_request(&mut req);
-                runtime::write_all(&mut socket, &req).await?;
-                let mut answer = [0u8; 1];
-                if runtime::read(&mut socket, &mut answer).await? != 1 || answer != *b"S" {
-                    return Err(Error::Tls(
-                        "the server refused TLS for the cancel request".into(),
-                    ));
+        let mode = self.tls.as_ref().map(|(_, m)| *m);
+        let mut x = CancelExchange::new(self.request.clone(), mode, now());
+        let mut io: Option<Io<R::Socket>> = None;
+        loop {
+            let limit = x.poll_timeout().map(until).unwrap_or_default();
+            match x.poll_action() {
+                CancelAction::Open => {
+                    let socket = runtime::timeout::<R, _>(limit, self.open())
+                        .await
+                        .ok_or_else(timed_out)??;
+                    io = Some(Io::new(socket));
+                    x.opened();
                 }
+                CancelAction::StartTls { .. } => {
+                    let (setup, _) = self.tls.as_ref().ok_or_else(not_open)?;
+                    let tcp = io.as_mut().and_then(Io::take).ok_or_else(not_open)?;
+                    let tls = runtime::timeout::<R, _>(limit, R::start_tls(tcp, setup))
+                        .await
+                        .ok_or_else(timed_out)?
+                        .map_err(Error::Tls)?;
+                    io = Some(Io::new(tls));
+                    x.tls_established();
+                }
+                CancelAction::Io => {
+                    let sock = io.as_mut().ok_or_else(not_open)?;
+                    let pump = poll_fn(|cx| io::poll_pump(sock, &mut x, cx));
+                    match runtime::timeout::<R, _>(limit, pump).await {
+                        Some(r) => r?,
+                        None => x.handle_timeout(now()),
+                    }
+                }
+                CancelAction::Done => return Ok(()),
+                CancelAction::Failed(CancelError::Protocol(e)) => return Err(Error::Protocol(e)),
+                CancelAction::Failed(_) => return Err(timed_out()),
+                _ => return Err(Error::Config("unsupported cancel step".into())),
             }
-            socket = R::start_tls(socket, setup).await.map_err(Error::Tls)?;
         }
-        runtime::write_all(&mut socket, self.request.as_bytes()).await?;
-        // The server closes the connection once it has acted on the request.
-        let mut rest = [0u8; 64];
-        while matches!(runtime::read(&mut socket, &mut rest).await, Ok(n) if n > 0) {}
-        Ok(())
     }
+}
+
+impl<R: Runtime> CancelToken<R> {
+    async fn open(&self) -> std::io::Result<R::Socket> {
+        match &self.target {
+            Target::Tcp(addr) => R::connect_addr(*addr).await,
+            Target::Unix(path) => R::connect_unix(path).await,
+        }
+    }
+}
+
+fn timed_out() -> Error {
+    Error::Io(std::io::ErrorKind::TimedOut.into())
+}
+
+fn not_open() -> Error {
+    Error::Io(std::io::ErrorKind::NotConnected.into())
 }

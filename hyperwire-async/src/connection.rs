@@ -68,7 +68,10 @@ pub struct Connection<R: Runtime> {
     /// This connection's random prefix for statement names (PgBouncer-safe).
     prefix: String,
     /// TLS settings for the cancel connection, and whether TLS starts at once.
-    cancel_tls: Option<(hyperwire_tls::TlsSetup, bool)>,
+    cancel_tls: Option<(
+        hyperwire_tls::TlsSetup,
+        hyperwire_proto::engine::CancelTlsMode,
+    )>,
 }
 
 impl<R: Runtime> std::fmt::Debug for Connection<R> {
@@ -171,26 +174,14 @@ impl<R: Runtime> Connection<R> {
         self.cache = StatementCache::new(policy).with_prefix(&self.prefix);
     }
 
-    /// Runs the TLS handshake on the TCP socket and tells the machine.
-    pub(crate) async fn upgrade_tls(&mut self, setup: &hyperwire_tls::TlsSetup) -> Result<()> {
-        let tcp = match self.io.take() {
-            Some(s) if s.is_tcp() => s,
-            other => {
-                if let Some(s) = other {
-                    self.io.put(s);
-                }
-                return Err(Error::Tls("TLS needs a TCP connection".into()));
-            }
-        };
-        let tls = R::start_tls(tcp, setup).await.map_err(Error::Tls)?;
-        let end_point = tls.tls().and_then(hyperwire_tls::server_end_point);
-        self.io.put(tls);
-        self.proto.tls_established(end_point)?;
-        Ok(())
-    }
-
-    pub(crate) fn set_cancel_tls(&mut self, setup: Option<hyperwire_tls::TlsSetup>, direct: bool) {
-        self.cancel_tls = setup.map(|s| (s, direct));
+    pub(crate) fn set_cancel_tls(
+        &mut self,
+        tls: Option<(
+            hyperwire_tls::TlsSetup,
+            hyperwire_proto::engine::CancelTlsMode,
+        )>,
+    ) {
+        self.cancel_tls = tls;
     }
 
     /// Whether the connection is encrypted.
@@ -216,10 +207,6 @@ impl<R: Runtime> Connection<R> {
     /// process to the same server and user (the slow PBKDF2 step was skipped).
     pub fn scram_key_reused(&self) -> bool {
         self.proto.scram_key_reused()
-    }
-
-    pub(crate) fn retry_with_protocol(&self) -> Option<ProtocolVersion> {
-        self.proto.retry_with_protocol()
     }
 
     /// Moves bytes once (see [`io::poll_pump`]).

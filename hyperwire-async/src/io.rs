@@ -4,7 +4,7 @@
 use std::io;
 use std::task::{Context, Poll};
 
-use hyperwire_proto::Protocol;
+use hyperwire_proto::engine::Wire;
 
 use crate::runtime::Socket;
 
@@ -72,7 +72,7 @@ impl<S: Socket> Io<S> {
 /// Writes pending bytes as far as the socket takes them.
 pub(crate) fn poll_write_pending<S: Socket>(
     io: &mut Io<S>,
-    proto: &mut Protocol,
+    proto: &mut impl Wire,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     while !proto.pending_send().is_empty() {
@@ -105,7 +105,7 @@ pub(crate) fn poll_write_pending<S: Socket>(
 /// moved is already accounted for in the machine.
 pub(crate) fn poll_pump<S: Socket>(
     io: &mut Io<S>,
-    proto: &mut Protocol,
+    proto: &mut impl Wire,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     if let Poll::Ready(Err(e)) = poll_write_pending(io, proto, cx) {
@@ -136,7 +136,7 @@ pub(crate) fn poll_pump<S: Socket>(
 /// Flushes everything pending (reads meanwhile land in the machine's buffer).
 pub(crate) fn poll_flush<S: Socket>(
     io: &mut Io<S>,
-    proto: &mut Protocol,
+    proto: &mut impl Wire,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     loop {
@@ -166,7 +166,7 @@ pub(crate) fn poll_flush<S: Socket>(
 
 pub(crate) fn poll_close<S: Socket>(
     io: &mut Io<S>,
-    proto: &mut Protocol,
+    proto: &mut impl Wire,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     match poll_write_pending(io, proto, cx) {

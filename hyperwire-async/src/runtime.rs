@@ -69,20 +69,3 @@ pub(crate) async fn timeout<R: Runtime, F: Future>(limit: Duration, work: F) -> 
     })
     .await
 }
-
-/// Writes all of `buf` and flushes it to the socket.
-pub(crate) async fn write_all<S: Socket>(socket: &mut S, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        let n = std::future::poll_fn(|cx| socket.poll_write(cx, buf)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        buf = buf.get(n..).unwrap_or_default();
-    }
-    std::future::poll_fn(|cx| socket.poll_flush(cx)).await
-}
-
-/// Reads some bytes; `Ok(0)` is the end of the stream.
-pub(crate) async fn read<S: Socket>(socket: &mut S, buf: &mut [u8]) -> io::Result<usize> {
-    std::future::poll_fn(|cx| socket.poll_read(cx, buf)).await
-}

@@ -1,16 +1,18 @@
-//! Cancelling a running request from any thread.
+//! Cancelling a running request from any thread: the core's [`CancelExchange`]
+//! decides; this file opens the socket and moves the bytes.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::Instant;
 
-use hyperwire_proto::codec::frontend;
+use hyperwire_proto::engine::{CancelAction, CancelError, CancelExchange, CancelTlsMode};
 use hyperwire_proto::CancelRequest;
 
-use crate::connect::Target;
+use crate::clock;
+use crate::conn;
+use crate::connect::{open_tcp, Target};
 use crate::error::{Error, Result};
-use crate::tls::TlsSetup;
+use crate::stream::Stream;
+use crate::tls::{self, TlsSetup};
 
 /// Sends a CancelRequest for one session on a separate connection, with TLS when
 /// the session used it. `Send + Sync`: clone it into another thread.
@@ -18,18 +20,14 @@ use crate::tls::TlsSetup;
 pub struct CancelToken {
     target: Target,
     request: CancelRequest,
-    /// TLS settings, and whether TLS starts at once (direct SSL).
-    tls: Option<(TlsSetup, bool)>,
+    tls: Option<(TlsSetup, CancelTlsMode)>,
 }
-
-/// How long a cancel may take to connect and be acknowledged.
-const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl CancelToken {
     pub(crate) fn new(
         target: Target,
         request: CancelRequest,
-        tls: Option<(TlsSetup, bool)>,
+        tls: Option<(TlsSetup, CancelTlsMode)>,
     ) -> Self {
         CancelToken {
             target,
@@ -42,43 +40,52 @@ impl CancelToken {
     /// server closed the cancel connection, i.e. once it has acted on the request;
     /// a session that is idle by then is not affected.
     pub fn cancel(&self) -> Result<()> {
-        match (&self.target, &self.tls) {
-            (Target::Tcp(addr), Some((setup, direct))) => {
-                let mut sock = TcpStream::connect_timeout(addr, CANCEL_TIMEOUT)?;
-                sock.set_read_timeout(Some(CANCEL_TIMEOUT))?;
-                if !direct {
-                    let mut req = Vec::new();
-                    frontend::ssl_request(&mut req);
-                    sock.write_all(&req)?;
-                    let mut answer = [0u8; 1];
-                    sock.read_exact(&mut answer)?;
-                    if answer != *b"S" {
-                        return Err(Error::Tls(
-                            "the server refused TLS for the cancel request".into(),
-                        ));
+        let mode = self.tls.as_ref().map(|(_, m)| *m);
+        let mut x = CancelExchange::new(self.request.clone(), mode, clock::now());
+        let mut stream = None;
+        loop {
+            let deadline = x.poll_timeout().map(clock::instant);
+            match x.poll_action() {
+                CancelAction::Open => {
+                    stream = Some(self.open(deadline)?);
+                    x.opened();
+                }
+                CancelAction::StartTls { .. } => {
+                    let (setup, _) = self.tls.as_ref().ok_or_else(no_tls)?;
+                    let plain = stream.take().ok_or_else(no_tls)?;
+                    stream = Some(tls::start(plain, setup, deadline)?.0);
+                    x.tls_established();
+                }
+                CancelAction::Io => {
+                    let s = stream.as_mut().ok_or_else(no_tls)?;
+                    match conn::pump(s, &mut x, deadline) {
+                        Ok(()) => {}
+                        Err(Error::Timeout) => x.handle_timeout(clock::now()),
+                        Err(e) => return Err(e),
                     }
                 }
-                crate::tls::send_over_tls(setup, sock, self.request.as_bytes())?;
-            }
-            (Target::Tcp(addr), None) => {
-                let mut s = TcpStream::connect_timeout(addr, CANCEL_TIMEOUT)?;
-                s.set_read_timeout(Some(CANCEL_TIMEOUT))?;
-                s.write_all(self.request.as_bytes())?;
-                drain(&mut s);
-            }
-            (Target::Unix(path), _) => {
-                let mut s = UnixStream::connect(path)?;
-                s.set_read_timeout(Some(CANCEL_TIMEOUT))?;
-                s.write_all(self.request.as_bytes())?;
-                drain(&mut s);
+                CancelAction::Done => return Ok(()),
+                CancelAction::Failed(CancelError::TimedOut) => return Err(Error::Timeout),
+                CancelAction::Failed(CancelError::Protocol(e)) => return Err(Error::Protocol(e)),
+                _ => return Err(Error::Config("unsupported cancel step".into())),
             }
         }
-        Ok(())
+    }
+
+    fn open(&self, deadline: Option<Instant>) -> Result<Stream> {
+        let stream = match &self.target {
+            Target::Tcp(addr) => {
+                let (s, _) =
+                    open_tcp(&[*addr], deadline).map_err(|e| e.unwrap_or(Error::Timeout))?;
+                Stream::Tcp(s)
+            }
+            Target::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+        };
+        stream.set_nonblocking(true)?;
+        Ok(stream)
     }
 }
 
-/// The server answers nothing and closes: wait for that (an abrupt close counts).
-pub(crate) fn drain(s: &mut impl Read) {
-    let mut rest = [0u8; 64];
-    while matches!(s.read(&mut rest), Ok(n) if n > 0) {}
+fn no_tls() -> Error {
+    Error::Io(std::io::ErrorKind::NotConnected.into())
 }

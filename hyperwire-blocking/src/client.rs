@@ -79,7 +79,7 @@ pub struct Client {
     pub(crate) conn: Conn,
     cache: StatementCache,
     target: Target,
-    tls: Option<(crate::tls::TlsSetup, bool)>,
+    tls: Option<(crate::tls::TlsSetup, hyperwire_proto::engine::CancelTlsMode)>,
     statements: u64,
     request_timeout: Option<Duration>,
     timeout_policy: TimeoutPolicy,

@@ -1,48 +1,46 @@
-//! Opening a connection: the settings (conninfo, environment, password file), the
-//! host list with `target_session_attrs`, and the startup loop.
+//! Opening a connection: the core's [`Connector`] decides every step; this file
+//! opens sockets, runs TLS handshakes and moves bytes until it says "ready".
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyperwire_proto::auth::{ScramKeyCache, DEFAULT_SCRAM_KEY_CACHE_CAPACITY};
-use hyperwire_proto::config::plan::{self, Endpoint, EndpointTarget, SessionCheck};
-use hyperwire_proto::config::{Config, TargetSessionAttrs};
-use hyperwire_proto::{Event, Protocol, Settings, TlsPlan};
+use hyperwire_proto::config::plan::{Endpoint, EndpointTarget};
+use hyperwire_proto::config::Config;
+use hyperwire_proto::engine::{
+    AttemptError, CancelTlsMode, ConnectAction, ConnectError, Connector, Environment, ScramKeyStore,
+};
 
-use crate::conn::Conn;
+use crate::clock;
+use crate::conn::{self, Conn};
 use crate::error::{Error, Result};
 use crate::stream::Stream;
 use crate::tls::{self, TlsSetup};
 
-/// Salted SCRAM passwords of earlier connections in this process (see
-/// [`ScramKeyCache`]): password equivalents, in memory only, bounded.
-static SCRAM_KEYS: std::sync::Mutex<ScramKeyCache> =
-    std::sync::Mutex::new(ScramKeyCache::new(DEFAULT_SCRAM_KEY_CACHE_CAPACITY));
+/// Salted SCRAM passwords of earlier connections in this process: password
+/// equivalents, in memory only, bounded.
+struct ProcessKeys(std::sync::Mutex<ScramKeyCache>);
 
-/// Remembers the key a connection used, for the next connect.
-fn remember_scram_key(key: &str, proto: &Protocol) {
-    if let (Some(salted), Ok(mut cache)) = (proto.scram_salted_password(), SCRAM_KEYS.lock()) {
-        cache.put(key, salted);
+impl ScramKeyStore for ProcessKeys {
+    fn with(&self, f: &mut dyn FnMut(&mut ScramKeyCache)) {
+        if let Ok(mut cache) = self.0.lock() {
+            f(&mut cache);
+        }
     }
 }
+
+static SCRAM_KEYS: ProcessKeys = ProcessKeys(std::sync::Mutex::new(ScramKeyCache::new(
+    DEFAULT_SCRAM_KEY_CACHE_CAPACITY,
+)));
 
 /// Where the cancel request for a session goes.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
     Tcp(SocketAddr),
     Unix(PathBuf),
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Tcp(a) => write!(f, "{a}"),
-            Target::Unix(p) => write!(f, "{}", p.display()),
-        }
-    }
 }
 
 /// Reads the libpq environment into `config` (only what it left unset).
@@ -52,220 +50,179 @@ pub(crate) fn apply_env(config: &mut Config) -> Result<()> {
         .map_err(|e| Error::Config(e.to_string()))
 }
 
-/// The password from the password file (the rules are the core's; this reads the file).
-fn pgpass_password(config: &Config, ep: &plan::Endpoint) -> Option<String> {
-    let home = std::env::var("HOME").ok();
-    let path = plan::passfile_path(config, home.as_deref())?;
-    let mode = std::fs::metadata(&path).ok()?.permissions().mode();
-    let contents = std::fs::read_to_string(&path).ok()?;
-    match plan::password_from_file(config, ep, &path, mode, &contents) {
-        Ok(found) => found,
-        Err(warning) => {
-            eprintln!("{warning}");
-            None
-        }
-    }
-}
-
-fn open_tcp(host: &str, port: u16, deadline: Option<Instant>) -> Result<(Stream, Target)> {
-    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
-    let mut last = None;
-    for addr in addrs {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let result = match left {
-            Some(t) if t.is_zero() => return Err(Error::Timeout),
-            Some(t) => TcpStream::connect_timeout(&addr, t),
-            None => TcpStream::connect(addr),
-        };
-        match result {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                rustix::net::sockopt::set_socket_keepalive(&s, true)
-                    .map_err(std::io::Error::from)?;
-                return Ok((Stream::Tcp(s), Target::Tcp(addr)));
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last
-        .map(Error::Io)
-        .unwrap_or_else(|| Error::Config(format!("could not resolve host \"{host}\""))))
-}
-
 /// The connected session, ready for requests.
 pub(crate) struct Session {
     pub(crate) conn: Conn,
     pub(crate) target: Target,
     /// How the cancel connection does TLS, when this one did.
-    pub(crate) tls: Option<(TlsSetup, bool)>,
+    pub(crate) tls: Option<(TlsSetup, CancelTlsMode)>,
 }
 
-/// Connects to the first host that accepts and matches `target_session_attrs`.
-pub(crate) fn connect(config: &Config) -> Result<Session> {
-    let mut errors = Vec::new();
-    let attrs = config.get_target_session_attrs();
-    let mut standby_fallback = None;
-    let default_dir = plan::DEFAULT_SOCKET_DIRS
-        .into_iter()
-        .find(|d| Path::new(&plan::default_socket_file(d, config)).exists());
-    for ep in plan::endpoints(config, default_dir) {
-        match connect_one(config, &ep) {
-            Ok(mut session) => match check_attrs(&mut session, attrs) {
-                Ok(true) => return Ok(session),
-                Ok(false) if attrs == TargetSessionAttrs::PreferStandby => {
-                    // A primary is fine if no standby turns up.
-                    if standby_fallback.is_none() {
-                        standby_fallback = Some(session);
-                    }
-                }
-                Ok(false) => errors.push((
-                    ep.label,
-                    Error::Config(format!(
-                        "server does not match target_session_attrs={attrs}"
-                    )),
-                )),
-                Err(e) => errors.push((ep.label, e)),
-            },
-            Err(e) => errors.push((ep.label, e)),
-        }
-    }
-    if let Some(s) = standby_fallback {
-        return Ok(s);
-    }
-    match errors.len() {
-        1 => Err(errors.pop().map_or(Error::Timeout, |(_, e)| e)),
-        _ => Err(Error::Connect(errors)),
-    }
-}
-
-fn connect_one(config: &Config, ep: &Endpoint) -> Result<Session> {
-    let plans = plan::tls_plans(config, ep.is_unix());
-    let mut last = None;
-    for (i, plan) in plans.iter().enumerate() {
-        match attempt(config, ep, *plan) {
-            Ok(s) => return Ok(s),
-            // sslmode=allow retries with TLS only after the server said no.
-            Err(e @ Error::Protocol(hyperwire_proto::Error::Server(_))) if i + 1 < plans.len() => {
-                last = Some(e)
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or(Error::Timeout))
-}
-
-fn attempt(config: &Config, ep: &Endpoint, tls: TlsPlan) -> Result<Session> {
-    let timeout = config.get_connect_timeout();
-    let mut version_override = None;
-    let tls_setup = match tls {
-        TlsPlan::Disabled => None,
-        _ => Some(tls::setup(config, &ep.host)?),
+/// What the connector reads from this machine: `HOME`, the password file, the
+/// default socket directories, randomness; and the process's SCRAM keys.
+pub(crate) fn prepare<E>(c: &mut Connector<E>) {
+    let env = Environment {
+        var: &|k| std::env::var(k).ok(),
+        read_file: &|path| {
+            let mode = std::fs::metadata(path).ok()?.permissions().mode();
+            Some((mode, std::fs::read_to_string(path).ok()?))
+        },
+        exists: &|path| Path::new(path).exists(),
+        random: random_seed(),
     };
+    if let Some(warning) = c.read_environment(&env) {
+        eprintln!("{warning}");
+    }
+    c.set_scram_keys(&SCRAM_KEYS);
+}
+
+/// A random number from the standard library's per-process hasher keys.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// Carries out the connector's actions until the session is ready.
+pub(crate) fn connect(config: &Config) -> Result<Session> {
+    let mut c = Connector::<Error>::new(config);
+    prepare(&mut c);
+    let mut socket: Option<(Stream, Target)> = None;
+    let mut tls = None;
     loop {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let (stream, target) = match &ep.target {
-            EndpointTarget::Unix { path } => (
-                Stream::Unix(UnixStream::connect(path)?),
-                Target::Unix(PathBuf::from(path)),
-            ),
-            EndpointTarget::Tcp { address } => open_tcp(address, ep.port, deadline)?,
-            _ => return Err(Error::Config(format!("unsupported host {}", ep.label))),
-        };
-        stream.set_nonblocking(true)?;
-        let mut config = config.clone();
-        if config.get_password().is_none() {
-            if let Some(pw) = pgpass_password(&config, ep) {
-                config.password(pw);
-            }
-        }
-        let mut settings = Settings::from_config(&config, tls)?;
-        // A reconnect skips PBKDF2 when the server sends the same salt.
-        let scram_key = plan::scram_cache_key(&config, ep);
-        if let Some(salted) = SCRAM_KEYS.lock().ok().and_then(|mut c| c.get(&scram_key)) {
-            settings.scram_cache(salted);
-        }
-        if let Some(v) = version_override {
-            settings.protocol_versions(v, v);
-        }
-        let mut conn = Conn::new(stream, Protocol::new(settings));
-        let started = (|| -> Result<()> {
-            loop {
-                if conn.proto.wants_tls_handshake() {
-                    let setup = tls_setup
-                        .as_ref()
-                        .ok_or_else(|| Error::Tls("no TLS settings".into()))?;
-                    // The SSLRequest must be out before the handshake starts.
-                    conn.flush(deadline)?;
-                    let end_point = conn.upgrade_tls(setup, deadline)?;
-                    conn.proto.tls_established(end_point)?;
+        match c.poll_action() {
+            ConnectAction::Open(ep) => match open(&ep, c.connect_timeout()) {
+                Ok(s) => {
+                    socket = Some(s);
+                    c.opened(clock::now());
                 }
-                let step = conn.drive(deadline, |ev| {
-                    Ok(match ev {
-                        Event::StartupComplete { .. } => Some(true),
-                        Event::TlsAnswer { accepted: true } => Some(false),
-                        _ => None,
-                    })
-                })?;
-                if step {
-                    return Ok(());
+                Err(e) => c.open_failed(e, clock::now()),
+            },
+            ConnectAction::StartTls { host, direct } => {
+                let deadline = c.poll_timeout().map(clock::instant);
+                let started = tls::setup(config, &host).and_then(|setup| {
+                    let (stream, target) = socket.take().ok_or_else(not_open)?;
+                    let (stream, end_point) = tls::start(stream, &setup, deadline)?;
+                    socket = Some((stream, target));
+                    let mode = if direct {
+                        CancelTlsMode::Direct
+                    } else {
+                        CancelTlsMode::SslRequest
+                    };
+                    tls = Some((setup, mode));
+                    Ok(end_point)
+                });
+                match started {
+                    Ok(end_point) => c.tls_established(end_point, clock::now()),
+                    Err(e) => c.tls_failed(e, clock::now()),
                 }
             }
-        })();
-        match started {
-            Ok(()) => {
-                remember_scram_key(&scram_key, &conn.proto);
-                let tls = match (&conn.stream, tls_setup) {
-                    (Stream::Tls(_), Some(setup)) => Some((setup, tls == TlsPlan::Direct)),
-                    _ => None,
+            ConnectAction::Io => {
+                let deadline = c.poll_timeout().map(clock::instant);
+                let moved = match socket.as_mut() {
+                    Some((stream, _)) => conn::pump(stream, &mut c, deadline),
+                    None => Err(not_open()),
                 };
-                return Ok(Session { conn, target, tls });
-            }
-            Err(e) => {
-                // hyperd answers a 3.2 startup by closing the socket: retry once with 3.0.
-                if version_override.is_none() {
-                    if let Some(v) = conn.proto.retry_with_protocol() {
-                        version_override = Some(v);
-                        continue;
-                    }
+                match moved {
+                    Ok(()) => {}
+                    Err(Error::Timeout) => c.handle_timeout(clock::now()),
+                    Err(e) => c.io_failed(e, clock::now()),
                 }
-                return Err(e);
             }
+            ConnectAction::Close => {
+                socket = None;
+                tls = None;
+            }
+            ConnectAction::Ready(connected) => {
+                let (stream, target) = socket.ok_or_else(not_open)?;
+                return Ok(Session {
+                    conn: Conn::new(stream, connected.protocol),
+                    target,
+                    tls: tls.filter(|_| connected.tls.is_some()),
+                });
+            }
+            ConnectAction::Failed(e) => return Err(connect_error(e)),
+            _ => return Err(Error::Config("unsupported connection step".into())),
         }
     }
 }
 
-/// Whether the session matches `target_session_attrs` (the core decides; we run
-/// the query it asks for, if any).
-fn check_attrs(session: &mut Session, attrs: TargetSessionAttrs) -> Result<bool> {
-    let proto = &session.conn.proto;
-    let check = SessionCheck::start(attrs, &|n| proto.parameter(n).map(|v| v == "on"));
-    match check {
-        SessionCheck::Accept => Ok(true),
-        SessionCheck::Ask(sql) => Ok(SessionCheck::decide(attrs, simple_bool(session, sql)?)),
-        _ => Ok(false),
+fn not_open() -> Error {
+    Error::Io(std::io::ErrorKind::NotConnected.into())
+}
+
+/// One attempt's failure as this crate's error.
+fn attempt_error(e: AttemptError<Error>) -> Error {
+    match e {
+        AttemptError::Io(e) => e,
+        AttemptError::Protocol(e) => Error::Protocol(e),
+        AttemptError::TimedOut => Error::Timeout,
+        AttemptError::Check(e) => Error::Server(Box::new(e)),
+        other => Error::Config(other.to_string()),
     }
 }
 
-/// Runs a one-value simple query that answers on/off or t/f.
-fn simple_bool(session: &mut Session, sql: &str) -> Result<bool> {
-    session.conn.proto.query(sql)?;
-    let mut value = None;
-    let mut error = None;
-    session.conn.drive(None, |ev| {
-        match ev {
-            Event::DataRow { row, .. } => {
-                value = row.get(0).flatten().map(|v| v == b"on" || v == b"t");
-            }
-            Event::ServerError { error: e, .. } => {
-                error = Some(hyperwire_proto::ServerError::from_fields(&e));
-            }
-            Event::Done { .. } => return Ok(Some(())),
-            _ => {}
-        }
-        Ok(None)
-    })?;
-    if let Some(e) = error {
-        return Err(Error::Server(Box::new(e)));
+/// The connector's failure: one attempt's error as it is, several as a list.
+fn connect_error(e: ConnectError<Error>) -> Error {
+    let mut attempts: Vec<(String, Error)> = e
+        .attempts
+        .into_iter()
+        .map(|a| (a.endpoint, attempt_error(a.error)))
+        .collect();
+    match attempts.len() {
+        0 => Error::Config("no host to connect to".into()),
+        1 => attempts.pop().map_or(Error::Timeout, |(_, e)| e),
+        _ => Error::Connect(attempts),
     }
-    Ok(value.unwrap_or(false))
+}
+
+/// Opens a non-blocking socket to `ep`, each TCP address within `timeout`.
+fn open(ep: &Endpoint, timeout: Option<Duration>) -> Result<(Stream, Target)> {
+    let (stream, target) = match &ep.target {
+        EndpointTarget::Unix { path } => (
+            Stream::Unix(UnixStream::connect(path)?),
+            Target::Unix(PathBuf::from(path)),
+        ),
+        EndpointTarget::Tcp { address } => {
+            let deadline = timeout.map(|t| Instant::now() + t);
+            let addrs: Vec<SocketAddr> = (address.as_str(), ep.port).to_socket_addrs()?.collect();
+            open_tcp(&addrs, deadline)
+                .map(|(s, a)| (Stream::Tcp(s), Target::Tcp(a)))
+                .map_err(|e| {
+                    e.unwrap_or_else(|| {
+                        Error::Config(format!("could not resolve host \"{address}\""))
+                    })
+                })?
+        }
+        _ => return Err(Error::Config(format!("unsupported host {}", ep.label))),
+    };
+    stream.set_nonblocking(true)?;
+    Ok((stream, target))
+}
+
+/// The first address that accepts; `Err(None)` when there was none to try.
+pub(crate) fn open_tcp(
+    addrs: &[SocketAddr],
+    deadline: Option<Instant>,
+) -> std::result::Result<(TcpStream, SocketAddr), Option<Error>> {
+    let mut last = None;
+    for addr in addrs {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let result = match left {
+            Some(t) if t.is_zero() => return Err(Some(Error::Timeout)),
+            Some(t) => TcpStream::connect_timeout(addr, t),
+            None => TcpStream::connect(addr),
+        };
+        match result {
+            Ok(s) => {
+                s.set_nodelay(true).map_err(|e| Some(e.into()))?;
+                rustix::net::sockopt::set_socket_keepalive(&s, true)
+                    .map_err(|e| Some(std::io::Error::from(e).into()))?;
+                return Ok((s, *addr));
+            }
+            Err(e) => last = Some(Error::Io(e)),
+        }
+    }
+    Err(last)
 }

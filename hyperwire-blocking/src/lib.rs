@@ -18,6 +18,7 @@
 mod arrow;
 mod cancel;
 mod client;
+mod clock;
 mod conn;
 mod connect;
 mod copy;

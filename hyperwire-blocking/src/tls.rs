@@ -23,15 +23,20 @@ pub(crate) fn setup(config: &Config, host: &str) -> Result<TlsSetup> {
     hyperwire_tls::setup(config, host).map_err(|e| Error::Tls(e.0))
 }
 
-/// Writes `bytes` over a new TLS session on `sock` (a cancel request), then waits
-/// for the server to close.
-pub(crate) fn send_over_tls(setup: &TlsSetup, sock: TcpStream, bytes: &[u8]) -> Result<()> {
-    let conn = ClientConnection::new(Arc::clone(&setup.config), setup.server_name.clone())
-        .map_err(tls_error)?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.write_all(bytes)?;
-    crate::cancel::drain(&mut tls);
-    Ok(())
+/// Runs a TLS handshake on a TCP stream; returns the encrypted stream and the
+/// channel-binding data for SCRAM-SHA-256-PLUS.
+pub(crate) fn start(
+    stream: crate::stream::Stream,
+    setup: &TlsSetup,
+    deadline: Option<Instant>,
+) -> Result<(crate::stream::Stream, Option<Vec<u8>>)> {
+    let crate::stream::Stream::Tcp(sock) = stream else {
+        return Err(tls_error("TLS needs a TCP connection"));
+    };
+    let mut tls = TlsStream::new(setup, sock)?;
+    tls.handshake(deadline)?;
+    let end_point = tls.server_end_point();
+    Ok((crate::stream::Stream::Tls(Box::new(tls)), end_point))
 }
 
 /// A TLS session over a non-blocking TCP socket.

@@ -32,7 +32,11 @@ pub(crate) fn setup(_: &Config, _: &str) -> Result<TlsSetup> {
     Err(disabled())
 }
 
-pub(crate) fn send_over_tls(_: &TlsSetup, _: TcpStream, _: &[u8]) -> Result<()> {
+pub(crate) fn start(
+    _: crate::stream::Stream,
+    _: &TlsSetup,
+    _: Option<Instant>,
+) -> Result<(crate::stream::Stream, Option<Vec<u8>>)> {
     Err(disabled())
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hyperwire_proto::config::Config;
 use hyperwire_proto::engine::{
     AttemptError, CancelAction, CancelError, CancelExchange, CancelTlsMode, ConnectAction,
-    ConnectError, Connected, Connector, Timestamp,
+    ConnectError, Connected, Connector, Environment, Timestamp,
 };
 use hyperwire_proto::{Error, ProtocolError, ProtocolVersion};
 use support::*;
@@ -417,20 +417,40 @@ fn connect_timeout_ends_an_attempt_and_moves_on() {
     );
 }
 
+/// An environment with nothing but what the test gives.
+fn environment<'a>(
+    var: &'a dyn Fn(&str) -> Option<String>,
+    read_file: &'a dyn Fn(&str) -> Option<(u32, String)>,
+    exists: &'a dyn Fn(&str) -> bool,
+    random: u64,
+) -> Environment<'a> {
+    Environment {
+        var,
+        read_file,
+        exists,
+        random,
+    }
+}
+
 #[test]
 fn password_file_supplies_the_password_for_the_matching_host() {
     let config = Config::parse("host=a,b user=u dbname=d sslmode=disable").unwrap();
+    let home = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
+    let no_socket = |_: &str| false;
+    // Readable by others: ignored, with libpq's warning.
     let mut c: Connector<String> = Connector::new(&config);
+    let open_file =
+        |p: &str| (p == "/home/u/.pgpass").then(|| (0o100644, "b:5432:d:u:secret\n".to_string()));
+    let warning = c.read_environment(&environment(&home, &open_file, &no_socket, 0));
+    assert!(warning.unwrap().contains("group or world access"));
+
+    let mut c: Connector<String> = Connector::new(&config);
+    let private_file =
+        |p: &str| (p == "/home/u/.pgpass").then(|| (0o100600, "b:5432:d:u:secret\n".to_string()));
     assert_eq!(
-        c.password_file_path(Some("/home/u")).as_deref(),
-        Some("/home/u/.pgpass")
+        c.read_environment(&environment(&home, &private_file, &no_socket, 0)),
+        None
     );
-    assert!(c
-        .set_password_file("/p", 0o100644, "b:5432:d:u:secret\n".into())
-        .unwrap_err()
-        .contains("group or world access"));
-    c.set_password_file("/p", 0o100600, "b:5432:d:u:secret\n".into())
-        .unwrap();
     // Cleartext is requested; the password goes only to the host it is for.
     let r = run_connector(&mut c, |_, _| {
         Some(vec![
@@ -444,12 +464,30 @@ fn password_file_supplies_the_password_for_the_matching_host() {
 }
 
 #[test]
+fn without_a_host_the_first_default_socket_directory_that_exists_is_used() {
+    let config = Config::parse("user=u port=7").unwrap();
+    let nothing = |_: &str| None::<String>;
+    let no_file = |_: &str| None;
+    let tmp_only = |p: &str| p == "/tmp/.s.PGSQL.7";
+    let mut c: Connector<String> = Connector::new(&config);
+    c.read_environment(&environment(&nothing, &no_file, &tmp_only, 0));
+    let r = run_connector(&mut c, |_, _| trust());
+    assert_eq!(r.log, ["open /tmp:7", "ready /tmp:7"]);
+
+    let none = |_: &str| false;
+    let mut c: Connector<String> = Connector::new(&config);
+    c.read_environment(&environment(&nothing, &no_file, &none, 0));
+    let r = run_connector(&mut c, |_, _| trust());
+    assert_eq!(r.log[0], "open localhost:7");
+}
+
+#[test]
 fn load_balance_hosts_random_spreads_and_disable_keeps_the_order() {
     let mut first = std::collections::HashMap::new();
     for seed in 0..300u64 {
         let config = Config::parse("host=a,b,c sslmode=disable load_balance_hosts=random").unwrap();
         let mut c: Connector<String> = Connector::new(&config);
-        c.set_random_seed(seed);
+        c.read_environment(&environment(&|_| None, &|_| None, &|_| false, seed));
         let r = run_connector(&mut c, |_, _| trust());
         *first.entry(r.log[0].clone()).or_insert(0) += 1;
     }

@@ -1730,3 +1730,61 @@ fn the_server_closing_makes_the_machine_unhealthy_at_once() {
     assert!(!p.abandon(id) || !p.is_healthy());
     assert!(p.query("SELECT 1").is_err());
 }
+
+#[test]
+fn a_query_answered_by_a_bare_ready_for_query_is_a_desync() {
+    // Every statement gets an answer before ReadyForQuery; a bare one could be the
+    // answer to anything, so the machine refuses to guess (it was taken as an
+    // empty result, and hwsql printed nothing and exited 0).
+    let mut p = ready_machine();
+    let first = p.query("SELECT 1").unwrap();
+    p.query("SELECT 2").unwrap();
+    take_sent(&mut p);
+    p.receive(&ready(b'I'));
+    let ev = drain(&mut p);
+    assert_eq!(kinds(&ev), ["Fatal"], "{ev:?}");
+    assert_eq!(
+        p.error(),
+        Some(&Error::Desynchronized(DesyncReason::UnexpectedMessage {
+            message: "ReadyForQuery",
+            expected: "CommandComplete, EmptyQueryResponse or ErrorResponse before ReadyForQuery",
+        }))
+    );
+    assert!(!p.is_healthy());
+    let _ = first;
+
+    // Answered by an error, by an empty query, or by several results: fine.
+    for answer in [
+        cat(&[error("42601", "syntax error"), ready(b'I')]),
+        cat(&[empty(b'I'), ready(b'I')]),
+        cat(&[complete("SET"), complete("SET"), ready(b'I')]),
+    ] {
+        let mut p = ready_machine();
+        p.query("x").unwrap();
+        take_sent(&mut p);
+        p.receive(&answer);
+        let ev = drain(&mut p);
+        assert_eq!(
+            kinds(&ev).last().map(String::as_str),
+            Some("Done"),
+            "{ev:?}"
+        );
+        assert!(p.is_healthy());
+    }
+
+    // An abandoned query may end that way (hyperd answers a late cancel so): its
+    // rest is drained and the next query gets its own answer.
+    let mut p = ready_machine();
+    let abandoned = p.query("SELECT pg_sleep(10)").unwrap();
+    p.abandon(abandoned);
+    p.query("SELECT 2").unwrap();
+    take_sent(&mut p);
+    p.receive(&cat(&[ready(b'I'), complete("SELECT 0"), ready(b'I')]));
+    let ev = drain(&mut p);
+    assert_eq!(
+        kinds(&ev),
+        ["CommandComplete", "ReadyForQuery", "Done"],
+        "{ev:?}"
+    );
+    assert!(p.is_healthy());
+}

@@ -1131,6 +1131,46 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "a query answered by a bare ReadyForQuery",
+            conninfo: "",
+            queries: &["SELECT 1", "SELECT 2"],
+            script: |p| {
+                if p.read_startup().is_none() {
+                    return;
+                }
+                p.startup_ok();
+                if p.expect(b'Q').is_some() {
+                    p.send(&cat(&[
+                        row_desc(&["a"]),
+                        data_row(&["1"]),
+                        complete("SELECT 1"),
+                        ready(),
+                    ]));
+                }
+                // No CommandComplete, EmptyQueryResponse or ErrorResponse first.
+                if p.expect(b'Q').is_some() {
+                    p.send(&ready());
+                }
+            },
+            check: |o, _| {
+                assert_eq!(
+                    o.queries[0].as_ref().ok(),
+                    Some(&vec![vec![Some("1".into())]])
+                );
+                assert!(
+                    matches!(
+                        o.query_core_error(1),
+                        Core::Desynchronized(DesyncReason::UnexpectedMessage {
+                            message: "ReadyForQuery",
+                            ..
+                        })
+                    ),
+                    "{o:?}"
+                );
+                assert!(!o.healthy);
+            },
+        },
+        Case {
             name: "NegotiateProtocolVersion with malformed content",
             conninfo: "max_protocol_version=3.2",
             queries: &[],

@@ -31,21 +31,31 @@ use core::fmt;
 use core::time::Duration;
 
 use super::time::Timestamp;
-use crate::auth::SaltedPassword;
+use crate::auth::ScramKeyCache;
 use crate::config::plan::{self, Endpoint, SessionCheck};
 use crate::config::{Config, LoadBalanceHosts, TargetSessionAttrs};
 use crate::machine::{Event, Protocol, RequestId, Settings, TlsPlan};
 use crate::{Error, ProtocolVersion, ServerError};
 
 /// Salted SCRAM passwords shared by the connections of a process, so a reconnect
-/// to the same server skips PBKDF2. The adapter provides one (usually a
-/// [`crate::auth::ScramKeyCache`] behind a lock); entries are password
-/// equivalents and must stay in memory only.
+/// to the same server skips PBKDF2: a [`ScramKeyCache`] behind the adapter's lock.
+/// Entries are password equivalents and stay in memory only.
 pub trait ScramKeyStore: Sync {
-    /// The entry stored under `key`, if any.
-    fn get(&self, key: &str) -> Option<SaltedPassword>;
-    /// Stores the key a connection derived or reused.
-    fn put(&self, key: &str, salted: &SaltedPassword);
+    /// Runs `f` on the cache, under the lock (a poisoned lock may skip it).
+    fn with(&self, f: &mut dyn FnMut(&mut ScramKeyCache));
+}
+
+/// What the connector reads from the machine it runs on, as functions: the core
+/// does no I/O, and decides what to read.
+pub struct Environment<'a> {
+    /// An environment variable (`HOME`).
+    pub var: &'a dyn Fn(&str) -> Option<String>,
+    /// A file's permission bits and contents (the password file).
+    pub read_file: &'a dyn Fn(&str) -> Option<(u32, String)>,
+    /// Whether a path exists (the default unix-socket directories).
+    pub exists: &'a dyn Fn(&str) -> bool,
+    /// Randomness, for `load_balance_hosts=random`.
+    pub random: u64,
 }
 
 /// What the adapter must do next (see the [module docs](self)).
@@ -260,32 +270,27 @@ impl<E> Connector<E> {
 
     // ---- setup, before the first poll --------------------------------------------
 
-    /// The unix-socket directory to use when no host is given (the first of
-    /// [`plan::DEFAULT_SOCKET_DIRS`] whose socket file exists: see
-    /// [`Connector::default_socket_files`]); `None` means `localhost` over TCP.
-    pub fn set_default_socket_dir(&mut self, dir: Option<&str>) {
-        self.default_socket_dir = dir.map(String::from);
-    }
-
-    /// The candidate default directories with the socket file each would hold,
-    /// for the adapter to check which exists.
-    pub fn default_socket_files(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
-        plan::DEFAULT_SOCKET_DIRS
+    /// Reads what the connection needs from the machine: the default unix-socket
+    /// directory (the first of [`plan::DEFAULT_SOCKET_DIRS`] holding the socket
+    /// file), the password file (unless the settings have a password), the
+    /// randomness. A password file that group or others can read is ignored, as
+    /// libpq does: `Some` holds the warning to show.
+    pub fn read_environment(&mut self, env: &Environment<'_>) -> Option<String> {
+        self.default_socket_dir = plan::DEFAULT_SOCKET_DIRS
             .into_iter()
-            .map(|d| (d, plan::default_socket_file(d, &self.config)))
-    }
-
-    /// The password file to read (`passfile`, else `~/.pgpass` under `home`), when
-    /// the settings have no password.
-    pub fn password_file_path(&self, home: Option<&str>) -> Option<String> {
+            .find(|d| (env.exists)(&plan::default_socket_file(d, &self.config)))
+            .map(String::from);
+        self.seed = env.random;
         if self.config.get_password().is_some() {
             return None;
         }
-        plan::passfile_path(&self.config, home)
+        let path = plan::passfile_path(&self.config, (env.var)("HOME").as_deref())?;
+        let (mode, contents) = (env.read_file)(&path)?;
+        self.set_password_file(&path, mode, contents).err()
     }
 
-    /// The password file's permission bits and contents. A file that group or
-    /// others can read is ignored, as libpq does: `Err` holds the warning to show.
+    /// The password file's permission bits and contents (see
+    /// [`Connector::read_environment`]).
     pub fn set_password_file(
         &mut self,
         path: &str,
@@ -310,12 +315,6 @@ impl<E> Connector<E> {
     /// [`Settings::drain_budget`]).
     pub fn set_drain_budget(&mut self, messages: u64) {
         self.drain_budget = Some(messages);
-    }
-
-    /// Randomness for `load_balance_hosts=random` (injected: the core has no
-    /// source of its own).
-    pub fn set_random_seed(&mut self, seed: u64) {
-        self.seed = seed;
     }
 
     // ---- the loop ------------------------------------------------------------------
@@ -558,7 +557,10 @@ impl<E> Connector<E> {
             }
         }
         if let Some(store) = self.scram_keys {
-            if let Some(salted) = store.get(&self.scram_key(endpoint)) {
+            let key = self.scram_key(endpoint);
+            let mut salted = None;
+            store.with(&mut |cache| salted = cache.get(&key));
+            if let Some(salted) = salted {
                 settings.scram_cache(salted);
             }
         }
@@ -732,7 +734,8 @@ impl<E> Connector<E> {
         let endpoint = self.endpoints.get(attempt.endpoint)?.clone();
         let protocol = self.proto.take()?;
         if let (Some(store), Some(salted)) = (self.scram_keys, protocol.scram_salted_password()) {
-            store.put(&self.scram_key(&endpoint), salted);
+            let key = self.scram_key(&endpoint);
+            store.with(&mut |cache| cache.put(&key, salted));
         }
         let tls = match (protocol.is_encrypted(), protocol.settings_tls()) {
             (false, _) => None,

@@ -10,10 +10,12 @@
 pub mod cancel;
 pub mod connect;
 pub mod time;
+pub mod wire;
 
 pub use cancel::{CancelAction, CancelError, CancelExchange, CANCEL_TIMEOUT};
 pub use connect::{
     AttemptError, AttemptFailure, CancelTlsMode, ConnectAction, ConnectError, Connected, Connector,
-    ScramKeyStore,
+    Environment, ScramKeyStore,
 };
 pub use time::Timestamp;
+pub use wire::Wire;

@@ -324,9 +324,11 @@ impl Core {
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::CommandComplete(_)) => {
                 self.pipeline.step_progress = false;
+                self.pipeline.statement_answered = true;
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::EmptyQueryResponse) => {
+                self.pipeline.statement_answered = true;
                 self.emit(Event::EmptyQuery { request }, request);
                 Ok(Action::Absorb)
             }
@@ -339,6 +341,16 @@ impl Core {
             ) => {
                 self.copy = CopyState::Out { request };
                 self.report(request)
+            }
+            (StepKind::SimpleQuery { .. }, BackendMessage::ReadyForQuery(_))
+                if !self.pipeline.statement_answered && !self.pipeline.is_abandoned(request) =>
+            {
+                // Every Query gets an answer before ReadyForQuery (an empty one gets
+                // EmptyQueryResponse): without one, what answered it is unknown.
+                Err(self.desync(
+                    msg,
+                    "CommandComplete, EmptyQueryResponse or ErrorResponse before ReadyForQuery",
+                ))
             }
             (
                 StepKind::SimpleQuery { .. } | StepKind::Sync,
@@ -425,6 +437,7 @@ impl Core {
         extended: bool,
     ) -> Result<Action, Error> {
         self.pipeline.step_progress = false;
+        self.pipeline.statement_answered = true;
         if fields.is_fatal() {
             // The server closes the connection after a FATAL error.
             self.fail(Error::Server(ServerError::from_fields(fields)));

@@ -66,6 +66,10 @@ pub(crate) struct Pipeline {
     /// Inside the current step: a RowDescription was seen (simple query), or the
     /// ParameterDescription (describe statement).
     pub(crate) step_progress: bool,
+    /// Inside a simple query: a statement was answered (CommandComplete,
+    /// EmptyQueryResponse or ErrorResponse). A ReadyForQuery before any answer
+    /// is not a valid end of a Query.
+    pub(crate) statement_answered: bool,
     abandoned: BTreeSet<RequestId>,
     /// Messages drained for abandoned requests since the set was last empty.
     pub(crate) drained: u64,
@@ -116,6 +120,7 @@ impl Pipeline {
 
     pub(crate) fn pop(&mut self) -> Option<Step> {
         self.step_progress = false;
+        self.statement_answered = false;
         let step = self.steps.pop_front()?;
         if step.last {
             self.abandoned.remove(&step.request);
