@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyperwire_proto::config::Config;
+use hyperwire_proto::engine::{QueryReader, ReadStep};
 use hyperwire_proto::inbox::{Inbox, Notification};
 use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
-use hyperwire_proto::statement_cache::{self, Recovery, StatementCache, StatementPolicy};
+use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{
     Event, Protocol, ProtocolVersion, RequestId, ServerError, TransactionStatus,
@@ -377,42 +378,43 @@ impl<R: Runtime> Connection<R> {
         Ok(())
     }
 
-    pub(crate) async fn collect(
-        &mut self,
-        id: RequestId,
-        watch: impl FnMut(&Event<'_>),
-    ) -> Result<Vec<QueryResult>> {
-        self.collect_with(id, Collector::default(), watch).await
+    /// Collects the results of a request already sent.
+    pub(crate) async fn collect(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
+        self.read(QueryReader::for_request(id, Collector::default()))
+            .await
     }
 
-    async fn collect_with(
-        &mut self,
-        id: RequestId,
-        mut c: Collector,
-        mut watch: impl FnMut(&Event<'_>),
-    ) -> Result<Vec<QueryResult>> {
-        let mut copy_in = false;
-        self.run(id, |ev| {
-            watch(ev);
-            if matches!(ev, Event::CopyInStart { .. }) {
-                copy_in = true;
+    /// Reads a query to its end through the core's reader (statement cache retry,
+    /// the COPY rule). Cancel-safe: the request stays tracked, and the statement
+    /// it prepares noted, until it ends, so a dropped future is settled.
+    async fn read(&mut self, mut reader: QueryReader) -> Result<Vec<QueryResult>> {
+        let mut tracked: Option<RequestId> = None;
+        loop {
+            let id = reader.request();
+            if tracked != Some(id) {
+                if let Some(old) = tracked.replace(id) {
+                    self.untrack(old);
+                }
+                self.track(id);
+                self.preparing = reader
+                    .preparing()
+                    .map(|(sql, types)| (sql.into(), types.into()));
             }
-            c.on_event(ev);
-        })
-        .await?;
-        if copy_in || c.saw_copy() {
-            return Err(Error::UnexpectedResult(
-                "COPY needs copy_in or copy_out, not a query method",
-            ));
+            let step = reader.poll(&mut self.proto, &mut self.cache, &mut self.inbox);
+            if let ReadStep::Done(r) = step {
+                self.untrack(id);
+                self.preparing = None;
+                return r.map_err(Error::from);
+            }
+            self.pump().await?;
         }
-        c.finish().map_err(Error::from)
     }
 
     /// Runs statements with the simple protocol (values as text).
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
         self.settle().await?;
-        let id = self.proto.query(sql)?;
-        self.collect(id, |_| {}).await
+        let reader = QueryReader::simple(&mut self.proto, sql)?;
+        self.read(reader).await
     }
 
     /// Runs statements with the simple protocol, ignoring rows.
@@ -453,39 +455,8 @@ impl<R: Runtime> Connection<R> {
     ) -> Result<QueryResult> {
         self.settle().await?;
         let encoded = encode(params, None)?;
-        let mut retried = false;
-        loop {
-            let mut sent = self.cache.send(&mut self.proto, sql, &encoded)?;
-            let id = sent.request;
-            let collector = sent.collector();
-            if sent.is_preparing() {
-                self.preparing = Some((sql.to_owned(), encoded.types.clone()));
-            }
-            let result = self
-                .collect_with(id, collector, |ev| sent.observe(ev))
-                .await;
-            self.preparing = None;
-            match result {
-                Ok(mut results) => {
-                    sent.succeeded(&mut self.cache, sql, &encoded.types);
-                    return Ok(results.pop().unwrap_or_default());
-                }
-                Err(Error::Server(e)) => {
-                    let status = self.proto.transaction_status();
-                    match self
-                        .cache
-                        .on_error(sql, &encoded.types, &e, status, retried)
-                    {
-                        Recovery::Retry => retried = true,
-                        _ => return Err(Error::Server(e)),
-                    }
-                }
-                Err(e) => {
-                    self.cache.prepare_ended(sql, &encoded.types);
-                    return Err(e);
-                }
-            }
-        }
+        let reader = QueryReader::send(&mut self.proto, &mut self.cache, sql, encoded)?;
+        Ok(self.read(reader).await?.pop().unwrap_or_default())
     }
 
     pub(crate) fn send_unnamed(&mut self, sql: &str, encoded: &EncodedParams) -> Result<RequestId> {
@@ -556,7 +527,7 @@ impl<R: Runtime> Connection<R> {
             .sync()
             .finish()?;
         Ok(self
-            .collect(id, |_| {})
+            .collect(id)
             .await?
             .pop()
             .map(|r| r.rows)
@@ -584,7 +555,7 @@ impl<R: Runtime> Connection<R> {
             match id {
                 Err(e) => out.push(Err(e)),
                 Ok(id) => {
-                    let r = self.collect(id, |_| {}).await;
+                    let r = self.collect(id).await;
                     match r {
                         Ok(mut results) => out.push(Ok(results.pop().unwrap_or_default())),
                         Err(e @ (Error::Server(_) | Error::UnexpectedResult(_))) => {

@@ -33,7 +33,7 @@ impl<'c, R: Runtime> Transaction<'c, R> {
         self.conn.settle().await?;
         let id = self.conn.proto.query(sql)?;
         self.finished = true;
-        self.conn.collect(id, |_| {}).await.map(drop)
+        self.conn.collect(id).await.map(drop)
     }
 }
 

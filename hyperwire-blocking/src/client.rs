@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
-use hyperwire_proto::statement_cache::{self, Recovery, StatementCache, StatementPolicy};
+use hyperwire_proto::engine::{QueryReader, ReadStep};
+use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::{Event, Format, RequestId, ServerError, TransactionStatus};
 
@@ -210,67 +211,40 @@ impl Client {
         }
     }
 
+    /// Collects the results of a request already sent.
     pub(crate) fn collect(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
-        self.collect_guarding_copy(id)
+        self.read(QueryReader::for_request(id, Collector::default()))
+    }
+
+    /// Reads a query to its end through the core's reader (statement cache retry,
+    /// the COPY rule), applying the request timeout and its policy.
+    fn read(&mut self, mut reader: QueryReader) -> Result<Vec<QueryResult>> {
+        let deadline = self.request_timeout.map(|t| Instant::now() + t);
+        loop {
+            let (proto, inbox) = (&mut self.conn.proto, &mut self.conn.inbox);
+            if let ReadStep::Done(r) = reader.poll(proto, &mut self.cache, inbox) {
+                return r.map_err(Error::from);
+            }
+            if let Err(e) = self.conn.pump(deadline) {
+                reader.abandon(&mut self.cache);
+                if matches!(e, Error::Timeout) {
+                    self.on_timeout(reader.request());
+                }
+                return Err(e);
+            }
+        }
     }
 
     /// Runs one or more statements with the simple protocol (no parameters; every
     /// value as text). One result per statement.
     pub fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
-        let id = self.conn.proto.query(sql)?;
-        self.collect_guarding_copy(id)
+        let reader = QueryReader::simple(&mut self.conn.proto, sql)?;
+        self.read(reader)
     }
 
     /// Runs statements with the simple protocol, ignoring their rows.
     pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.simple_query(sql).map(drop)
-    }
-
-    /// A COPY started by a query method is refused: COPY IN is failed, COPY OUT is
-    /// read to its end and dropped, and the request reports an error.
-    fn collect_guarding_copy(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
-        self.collect_watching(id, Collector::default(), |_| {})
-    }
-
-    /// Collects `id`'s results, showing every event to `watch` too.
-    fn collect_watching(
-        &mut self,
-        id: RequestId,
-        mut c: Collector,
-        mut watch: impl FnMut(&Event<'_>),
-    ) -> Result<Vec<QueryResult>> {
-        let mut refused_copy_in = false;
-        let proto_fail = |client: &mut Client| {
-            let _ = client
-                .conn
-                .proto
-                .copy_fail("COPY FROM STDIN is not supported by this call; use copy_in");
-        };
-        loop {
-            let mut in_copy = false;
-            let r = self.run(id, |ev| {
-                watch(ev);
-                if matches!(ev, Event::CopyInStart { .. }) {
-                    in_copy = true;
-                    return Ok(true);
-                }
-                Ok(c.on_event(ev))
-            });
-            match r {
-                Ok(()) if in_copy => {
-                    refused_copy_in = true;
-                    proto_fail(self);
-                }
-                Ok(()) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        if refused_copy_in || c.saw_copy() {
-            return Err(Error::UnexpectedResult(
-                "COPY needs copy_in or copy_out, not a query method",
-            ));
-        }
-        c.finish().map_err(Error::from)
     }
 
     fn next_statement_name(&mut self) -> String {
@@ -294,34 +268,8 @@ impl Client {
     /// when not inside a transaction.
     pub fn query_result(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<QueryResult> {
         let encoded = encode_params(params, None)?;
-        let mut retried = false;
-        loop {
-            let mut sent = self.cache.send(&mut self.conn.proto, sql, &encoded)?;
-            let id = sent.request;
-            let collector = sent.collector();
-            let result = self.collect_watching(id, collector, |ev| sent.observe(ev));
-            match result {
-                Ok(mut results) => {
-                    sent.succeeded(&mut self.cache, sql, &encoded.types);
-                    return Ok(results.pop().unwrap_or_default());
-                }
-                Err(Error::Server(e)) => {
-                    let status = self.transaction_status();
-                    match self
-                        .cache
-                        .on_error(sql, &encoded.types, &e, status, retried)
-                    {
-                        Recovery::Retry => retried = true,
-                        _ => return Err(Error::Server(e)),
-                    }
-                }
-                Err(e) => {
-                    // A timeout or a failure: the statement was not prepared.
-                    self.cache.prepare_ended(sql, &encoded.types);
-                    return Err(e);
-                }
-            }
-        }
+        let reader = QueryReader::send(&mut self.conn.proto, &mut self.cache, sql, encoded)?;
+        Ok(self.read(reader)?.pop().unwrap_or_default())
     }
 
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
@@ -411,14 +359,14 @@ impl Client {
     /// Runs a prepared statement. Columns of common types arrive in binary.
     pub fn query_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<Vec<Row>> {
         let id = self.send_prepared(stmt, params)?;
-        let mut results = self.collect_guarding_copy(id)?;
+        let mut results = self.collect(id)?;
         Ok(results.pop().map(|r| r.rows).unwrap_or_default())
     }
 
     /// Runs a prepared statement and returns the rows affected.
     pub fn execute_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<u64> {
         let id = self.send_prepared(stmt, params)?;
-        let mut results = self.collect_guarding_copy(id)?;
+        let mut results = self.collect(id)?;
         Ok(results.pop().and_then(|r| r.rows_affected()).unwrap_or(0))
     }
 

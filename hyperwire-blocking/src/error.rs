@@ -122,6 +122,19 @@ impl From<hyperwire_proto::result::CollectError> for Error {
     }
 }
 
+impl From<hyperwire_proto::engine::RequestError> for Error {
+    fn from(e: hyperwire_proto::engine::RequestError) -> Self {
+        use hyperwire_proto::engine::{RequestError, COPY_NOT_EXPECTED};
+        match e {
+            RequestError::Server(e) => Error::Server(Box::new(e)),
+            RequestError::Collect(e) => e.into(),
+            RequestError::CopyNotExpected => Error::UnexpectedResult(COPY_NOT_EXPECTED),
+            RequestError::Protocol(e) => Error::Protocol(e),
+            _ => Error::UnexpectedResult("the request failed"),
+        }
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)

@@ -100,6 +100,11 @@ impl CachedQuery {
         }
     }
 
+    /// A query that prepares nothing (what is left once one has been settled).
+    pub(crate) fn empty() -> CachedQuery {
+        CachedQuery::new(RequestId(0), None, None)
+    }
+
     /// The collector for this request's answers (with the columns of a reused
     /// statement, whose rows come without a description).
     pub fn collector(&self) -> crate::result::Collector {

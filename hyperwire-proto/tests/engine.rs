@@ -592,3 +592,234 @@ fn cancel_answers_are_parsed_as_strictly_as_at_startup() {
     x.handle_timeout(deadline);
     assert_eq!(x.poll_action(), CancelAction::Failed(CancelError::TimedOut));
 }
+
+// ---- the query reader ---------------------------------------------------------------
+
+mod reader {
+    use super::*;
+    use hyperwire_proto::engine::{QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED};
+    use hyperwire_proto::inbox::Inbox;
+    use hyperwire_proto::result::QueryResult;
+    use hyperwire_proto::statement_cache::{StatementCache, StatementPolicy};
+    use hyperwire_proto::value::{EncodedParams, ToSql};
+    use hyperwire_proto::Protocol;
+
+    fn params(v: i64) -> EncodedParams {
+        EncodedParams::new(&[&v as &dyn ToSql], None).unwrap()
+    }
+
+    fn named() -> StatementCache {
+        StatementCache::new(StatementPolicy::default())
+    }
+
+    /// The answer to Parse + Describe + Bind + Execute + Sync of `SELECT $1::int8`.
+    fn prepared_answer(value: &str) -> Vec<u8> {
+        cat(&[
+            empty(b'1'),
+            msg(b't', &[0, 1, 0, 0, 0, 20]),
+            row_desc(&[("v", 20)]),
+            empty(b'2'),
+            data_row(&[Some(value.as_bytes())]),
+            complete("SELECT 1"),
+            ready(b'I'),
+        ])
+    }
+
+    /// Feeds `bytes` in chunks of `chunk`, polling after each; the outcome.
+    fn read(
+        reader: &mut QueryReader,
+        p: &mut Protocol,
+        cache: &mut StatementCache,
+        inbox: &mut Inbox,
+        bytes: &[u8],
+        chunk: usize,
+    ) -> Result<Vec<QueryResult>, RequestError> {
+        for part in bytes.chunks(chunk.max(1)) {
+            p.receive(part);
+            if let ReadStep::Done(r) = reader.poll(p, cache, inbox) {
+                return r;
+            }
+        }
+        match reader.poll(p, cache, inbox) {
+            ReadStep::Done(r) => r,
+            other => panic!("not done: {other:?}"),
+        }
+    }
+
+    fn tags(sent: &[u8]) -> Vec<u8> {
+        split_client(sent, false).iter().map(|(t, _)| *t).collect()
+    }
+
+    #[test]
+    fn a_new_statement_is_prepared_then_reused_in_any_chunking() {
+        for chunk in [1, 3, 7, 1000] {
+            let mut p = ready_machine();
+            let (mut cache, mut inbox) = (named(), Inbox::default());
+            let mut r =
+                QueryReader::send(&mut p, &mut cache, "SELECT $1::int8", params(7)).unwrap();
+            assert!(r.is_preparing());
+            assert_eq!(tags(&take_sent(&mut p)), b"PDBES");
+            let got = read(
+                &mut r,
+                &mut p,
+                &mut cache,
+                &mut inbox,
+                &prepared_answer("7"),
+                chunk,
+            );
+            let rows = &got.unwrap()[0].rows;
+            assert_eq!(rows[0].get::<i64>(0).unwrap(), 7);
+            assert_eq!(cache.len(), 1);
+
+            // Known now: Bind and Execute only, the rows in binary.
+            let mut r =
+                QueryReader::send(&mut p, &mut cache, "SELECT $1::int8", params(8)).unwrap();
+            assert!(!r.is_preparing());
+            assert_eq!(tags(&take_sent(&mut p)), b"BES");
+            let answer = cat(&[
+                empty(b'2'),
+                data_row(&[Some(&8i64.to_be_bytes())]),
+                complete("SELECT 1"),
+                ready(b'I'),
+            ]);
+            let got = read(&mut r, &mut p, &mut cache, &mut inbox, &answer, chunk).unwrap();
+            assert_eq!(got[0].rows[0].get::<i64>(0).unwrap(), 8, "chunk {chunk}");
+        }
+    }
+
+    /// A machine and a cache that hold `SELECT $1::int8` as a named statement.
+    fn with_cached_statement() -> (Protocol, StatementCache, Inbox) {
+        let mut p = ready_machine();
+        let (mut cache, mut inbox) = (named(), Inbox::default());
+        let mut r = QueryReader::send(&mut p, &mut cache, "SELECT $1::int8", params(1)).unwrap();
+        take_sent(&mut p);
+        read(
+            &mut r,
+            &mut p,
+            &mut cache,
+            &mut inbox,
+            &prepared_answer("1"),
+            1000,
+        )
+        .unwrap();
+        (p, cache, inbox)
+    }
+
+    #[test]
+    fn a_statement_the_server_lost_is_prepared_again_once() {
+        let (mut p, mut cache, mut inbox) = with_cached_statement();
+        let mut r = QueryReader::send(&mut p, &mut cache, "SELECT $1::int8", params(2)).unwrap();
+        let first = r.request();
+        take_sent(&mut p);
+        p.receive(&cat(&[
+            error("26000", "prepared statement \"s1\" does not exist"),
+            ready(b'I'),
+        ]));
+        assert!(matches!(
+            r.poll(&mut p, &mut cache, &mut inbox),
+            ReadStep::NeedIo
+        ));
+        assert_ne!(r.request(), first, "sent again under a new request");
+        assert_eq!(tags(&take_sent(&mut p)), b"PDBES");
+        let got = read(
+            &mut r,
+            &mut p,
+            &mut cache,
+            &mut inbox,
+            &prepared_answer("2"),
+            5,
+        )
+        .unwrap();
+        assert_eq!(got[0].rows[0].get::<i64>(0).unwrap(), 2);
+    }
+
+    #[test]
+    fn inside_a_transaction_a_lost_statement_is_an_error_not_a_retry() {
+        let (mut p, mut cache, mut inbox) = with_cached_statement();
+        let mut r = QueryReader::send(&mut p, &mut cache, "SELECT $1::int8", params(2)).unwrap();
+        take_sent(&mut p);
+        let answer = cat(&[error("26000", "gone"), ready(b'E')]);
+        match read(&mut r, &mut p, &mut cache, &mut inbox, &answer, 1000) {
+            Err(RequestError::Server(e)) => assert_eq!(e.code(), "26000"),
+            other => panic!("{other:?}"),
+        }
+        assert!(p.pending_send().is_empty(), "nothing sent again");
+        assert_eq!(cache.len(), 0, "the stale statement is evicted");
+    }
+
+    #[test]
+    fn a_copy_met_by_a_query_is_refused_one_way_for_both_directions() {
+        // COPY FROM STDIN: failed at once, so the request ends.
+        let mut p = ready_machine();
+        let (mut cache, mut inbox) = (named(), Inbox::default());
+        let mut r = QueryReader::simple(&mut p, "COPY t FROM STDIN").unwrap();
+        take_sent(&mut p);
+        p.receive(&copy_response(b'G', 1));
+        assert!(matches!(
+            r.poll(&mut p, &mut cache, &mut inbox),
+            ReadStep::NeedIo
+        ));
+        let sent = take_sent(&mut p);
+        let msgs = split_client(&sent, false);
+        assert_eq!(msgs[0].0, b'f');
+        assert!(contains(&msgs[0].1, COPY_NOT_EXPECTED.as_bytes()));
+        let answer = cat(&[error("57014", "COPY from stdin failed"), ready(b'I')]);
+        assert_eq!(
+            read(&mut r, &mut p, &mut cache, &mut inbox, &answer, 2).unwrap_err(),
+            RequestError::CopyNotExpected
+        );
+        assert!(p.is_healthy());
+
+        // COPY TO STDOUT: read to its end and dropped.
+        let mut r = QueryReader::simple(&mut p, "COPY t TO STDOUT").unwrap();
+        take_sent(&mut p);
+        let answer = cat(&[
+            copy_response(b'H', 1),
+            msg(b'd', b"1\n"),
+            empty(b'c'),
+            complete("COPY 1"),
+            ready(b'I'),
+        ]);
+        assert_eq!(
+            read(&mut r, &mut p, &mut cache, &mut inbox, &answer, 3).unwrap_err(),
+            RequestError::CopyNotExpected
+        );
+        assert!(p.is_healthy());
+        assert!(p.pending_send().is_empty());
+    }
+
+    #[test]
+    fn notices_and_notifications_go_to_the_inbox_while_reading() {
+        let mut p = ready_machine();
+        let (mut cache, mut inbox) = (named(), Inbox::default());
+        let mut r = QueryReader::simple(&mut p, "SELECT 1").unwrap();
+        take_sent(&mut p);
+        let answer = cat(&[
+            row_desc(&[("a", 23)]),
+            notice("careful"),
+            data_row(&[Some(b"1")]),
+            notification(9, "ch", "hi"),
+            complete("SELECT 1"),
+            ready(b'I'),
+        ]);
+        let got = read(&mut r, &mut p, &mut cache, &mut inbox, &answer, 4).unwrap();
+        assert_eq!(got[0].rows.len(), 1);
+        assert_eq!(inbox.take_notices().count(), 1);
+        assert_eq!(inbox.drain_notifications().count(), 1);
+    }
+
+    #[test]
+    fn a_fatal_error_ends_the_read_with_it() {
+        let mut p = ready_machine();
+        let (mut cache, mut inbox) = (named(), Inbox::default());
+        let mut r = QueryReader::send(&mut p, &mut cache, "SELECT $1::int8", params(1)).unwrap();
+        take_sent(&mut p);
+        p.receive(&[b'1', 0, 0, 0, 4, b'?', 0, 0, 0, 4]);
+        match r.poll(&mut p, &mut cache, &mut inbox) {
+            ReadStep::Done(Err(RequestError::Protocol(_))) => {}
+            other => panic!("{other:?}"),
+        }
+        // The machine refuses further work, with the same error.
+        assert!(QueryReader::send(&mut p, &mut cache, "SELECT 1", params(1)).is_err());
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod cancel;
 pub mod connect;
+pub mod query;
 pub mod time;
 pub mod wire;
 
@@ -17,5 +18,6 @@ pub use connect::{
     AttemptError, AttemptFailure, CancelTlsMode, ConnectAction, ConnectError, Connected, Connector,
     Environment, ScramKeyStore,
 };
+pub use query::{Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED};
 pub use time::Timestamp;
 pub use wire::Wire;
