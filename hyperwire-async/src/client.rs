@@ -310,7 +310,10 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Takes new commands while there is room in flight.
+    /// Takes new commands while there is room in flight. Returns with the
+    /// channel polled to `Pending` (this task's waker registered there), closed,
+    /// or the bound reached (no waker in the channel: routing answers must be
+    /// followed by another call, see `poll`).
     fn accept(&mut self, cx: &mut Context<'_>) -> Result<()> {
         // Abandoned requests still answering count too: the core holds them.
         while !self.closed && self.conn.proto.pending_responses() < self.max_in_flight {
@@ -443,10 +446,20 @@ impl<R: Runtime> Future for Driver<R> {
         let this = self.get_mut();
         loop {
             let step = (|| -> Result<bool> {
-                this.accept(cx)?;
                 this.forget_dropped();
                 this.route()?;
                 this.deliver_notifications();
+                // Accept after routing: the answers just routed may have
+                // freed room in flight. At the bound `accept` does not poll
+                // the channel, so no waker is left there; run before routing,
+                // it would miss the room freed by the last answers, and
+                // `poll_pump` would then wait for a server that owes nothing
+                // while callers wait in the channel (the lost wake-up). Now,
+                // when we return `Pending` below, `accept` has either polled
+                // the channel to `Pending` (a new command wakes us) or met the
+                // bound (requests in flight: their answers wake us through
+                // the socket).
+                this.accept(cx)?;
                 if this.closed && this.pending.is_empty() {
                     return Ok(true);
                 }
@@ -465,7 +478,8 @@ impl<R: Runtime> Future for Driver<R> {
                     return Poll::Ready(Err(e));
                 }
             }
-            // Wait for the server (or, idle, for a command: accept registered that).
+            // Wait for the server (or, with room in flight, for a command:
+            // accept registered that).
             match io::poll_pump(&mut this.conn.io, &mut this.conn.proto, cx) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => {
@@ -475,6 +489,262 @@ impl<R: Runtime> Future for Driver<R> {
                 }
                 Poll::Pending => return Poll::Pending,
             }
+        }
+    }
+}
+
+/// A model of the driver's wake-ups, without sockets: an in-memory server and
+/// an executor that polls a task only after its waker was called, as a real
+/// one does. Many more callers than the in-flight bound; if nothing is woken
+/// while callers still wait, a wake-up was lost (the process would park).
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::collections::VecDeque;
+    use std::io;
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Mutex, PoisonError};
+    use std::task::{Wake, Waker};
+    use std::time::Duration;
+
+    use hyperwire_proto::{Protocol, Settings};
+
+    use super::*;
+    use crate::connect::Target;
+    use crate::io::Io;
+    use crate::runtime::Socket;
+
+    /// The answer to each Query: CommandComplete "SET", ReadyForQuery idle.
+    const ANSWER: &[u8] = b"C\0\0\0\x08SET\0Z\0\0\0\x05I";
+
+    /// The server's side of the wire.
+    #[derive(Default)]
+    struct Wire {
+        /// Bytes the driver wrote, not yet read by the server.
+        written: Vec<u8>,
+        /// Answers the server owes but has not sent yet.
+        owed: VecDeque<&'static [u8]>,
+        /// Answers sent, for the driver to read.
+        readable: Vec<u8>,
+        /// The driver's read waker.
+        reader: Option<Waker>,
+        queries: usize,
+    }
+
+    impl Wire {
+        /// Reads the complete messages written; owes an answer to each Query.
+        fn take_messages(&mut self) {
+            while self.written.len() >= 5 {
+                let len = u32::from_be_bytes(self.written[1..5].try_into().unwrap()) as usize;
+                if self.written.len() < 1 + len {
+                    break;
+                }
+                let message: Vec<u8> = self.written.drain(..1 + len).collect();
+                if message[0] == b'Q' {
+                    self.queries += 1;
+                    self.owed.push_back(ANSWER);
+                }
+            }
+        }
+
+        /// Sends up to `n` owed answers at once, waking the reader.
+        fn answer(&mut self, n: usize) {
+            self.take_messages();
+            let mut sent = 0;
+            while sent < n {
+                let Some(answer) = self.owed.pop_front() else {
+                    break;
+                };
+                self.readable.extend_from_slice(answer);
+                sent += 1;
+            }
+            if sent > 0 {
+                if let Some(w) = self.reader.take() {
+                    w.wake();
+                }
+            }
+        }
+
+        /// Answers owed or sent but not read yet.
+        fn unanswered(&self) -> usize {
+            self.owed.len() + self.readable.len() / ANSWER.len()
+        }
+    }
+
+    struct ModelSocket(Arc<Mutex<Wire>>);
+
+    impl ModelSocket {
+        fn wire(&self) -> std::sync::MutexGuard<'_, Wire> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl Socket for ModelSocket {
+        fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            let mut wire = self.wire();
+            if wire.readable.is_empty() {
+                wire.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let n = buf.len().min(wire.readable.len());
+            buf[..n].copy_from_slice(&wire.readable[..n]);
+            wire.readable.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_write(&mut self, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.wire().written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn tls(&self) -> Option<&rustls::ClientConnection> {
+            None
+        }
+        fn is_tcp(&self) -> bool {
+            false
+        }
+    }
+
+    struct Model;
+
+    impl Runtime for Model {
+        type Socket = ModelSocket;
+        type Sleep = std::future::Pending<()>;
+        async fn connect_tcp(_: &str, _: u16) -> io::Result<(ModelSocket, SocketAddr)> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        async fn connect_addr(_: SocketAddr) -> io::Result<ModelSocket> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        async fn connect_unix(_: &Path) -> io::Result<ModelSocket> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        async fn start_tls(
+            _: ModelSocket,
+            _: &hyperwire_tls::TlsSetup,
+        ) -> std::result::Result<ModelSocket, String> {
+            Err("no TLS in the model".into())
+        }
+        fn sleep(_: Duration) -> Self::Sleep {
+            std::future::pending()
+        }
+    }
+
+    /// A waker that notes it was called.
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Flag {
+        fn take(&self) -> bool {
+            self.0.swap(false, Ordering::SeqCst)
+        }
+    }
+
+    /// A connection past its startup, over the model wire.
+    fn connection(wire: &Arc<Mutex<Wire>>) -> Connection<Model> {
+        let mut proto = Protocol::new(Settings::new("u"));
+        let startup = proto.pending_send().len();
+        proto.advance_send(startup);
+        // AuthenticationOk, ReadyForQuery idle.
+        proto.receive(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I");
+        while proto.poll_event().is_some() {}
+        let socket = ModelSocket(Arc::clone(wire));
+        Connection::new(Io::new(socket), proto, Target::Unix("/model".into()))
+    }
+
+    /// `callers` commands through a driver bounded at `max` in flight, the
+    /// server sending at most `per_round` answers between two executor rounds.
+    fn run(callers: usize, max: usize, per_round: usize) {
+        let wire = Arc::new(Mutex::new(Wire::default()));
+        let (client, mut driver) = Client::with_max_in_flight(connection(&wire), max);
+        let driver_flag = Arc::new(Flag::default());
+        let driver_waker = Waker::from(Arc::clone(&driver_flag));
+        let mut tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let flag = Arc::new(Flag::default());
+                let fut: Pin<Box<dyn Future<Output = Result<()>> + '_>> =
+                    Box::pin(client.batch_execute("SET a = 1"));
+                (Some(fut), Waker::from(Arc::clone(&flag)), flag)
+            })
+            .collect();
+        // Everything is polled once first, then only what was woken.
+        for (_, _, flag) in &tasks {
+            flag.wake_by_ref();
+        }
+        driver_flag.wake_by_ref();
+        let mut done = 0;
+        while done < callers {
+            // An executor parks when no task was woken: for good, here.
+            let woken = driver_flag.0.load(Ordering::SeqCst)
+                || tasks
+                    .iter()
+                    .any(|(_, _, flag)| flag.0.load(Ordering::SeqCst));
+            if !woken {
+                let w = wire.lock().unwrap();
+                panic!(
+                    "lost wake-up: nothing woken, {} of {callers} callers waiting, \
+                     the server got {} queries and owes {} answers",
+                    callers - done,
+                    w.queries,
+                    w.unanswered()
+                );
+            }
+            for (fut, waker, flag) in &mut tasks {
+                if flag.take() {
+                    let f = fut.as_mut().expect("a finished caller was woken");
+                    if let Poll::Ready(r) = f.as_mut().poll(&mut Context::from_waker(waker)) {
+                        r.unwrap();
+                        *fut = None;
+                        done += 1;
+                    }
+                }
+            }
+            if driver_flag.take() {
+                let got = Pin::new(&mut driver).poll(&mut Context::from_waker(&driver_waker));
+                assert!(got.is_pending(), "the driver ended early: {got:?}");
+            }
+            wire.lock().unwrap().answer(per_round);
+        }
+        assert_eq!(wire.lock().unwrap().queries, callers);
+        assert!(driver.pending.is_empty());
+        // The last client gone, the driver (woken by the channel) ends.
+        drop(tasks);
+        drop(client);
+        assert!(
+            driver_flag.take(),
+            "the closed channel did not wake the driver"
+        );
+        let got = Pin::new(&mut driver).poll(&mut Context::from_waker(&driver_waker));
+        assert!(matches!(got, Poll::Ready(Ok(()))), "{got:?}");
+    }
+
+    #[test]
+    fn every_caller_beyond_the_bound_is_served_when_answers_come_at_once() {
+        // The server answers all that is in flight together: the driver routes
+        // them and must then take the waiting commands itself (no socket or
+        // channel wake-up is coming).
+        for max in [1, 2, 4] {
+            run(10 * max + 3, max, usize::MAX);
+        }
+    }
+
+    #[test]
+    fn every_caller_beyond_the_bound_is_served_when_answers_trickle() {
+        for (max, per_round) in [(1, 1), (4, 1), (4, 3)] {
+            run(10 * max + 3, max, per_round);
         }
     }
 }
