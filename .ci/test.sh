@@ -30,6 +30,9 @@ cargo test --workspace --locked --no-fail-fast
 echo "== no I/O in the core"
 ./.ci/check-core-deps.sh
 
+echo "== thin adapters"
+./.ci/check-adapters.sh
+
 echo "== without default features (core: no rand, no SASLprep; blocking: no TLS; async: no COPY io traits, no deadpool)"
 cargo build -p hyperwire-proto --no-default-features --locked
 cargo clippy -p hyperwire-blocking --no-default-features --locked -- -D warnings

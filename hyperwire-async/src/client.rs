@@ -20,8 +20,9 @@ use std::task::{Context, Poll};
 
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
-use hyperwire_proto::result::{CollectError, Collector, QueryResult};
-use hyperwire_proto::statement_cache::{CachedQuery, Recovery, StatementCache, StatementPolicy};
+use hyperwire_proto::engine::{Feed, QueryReader, ReadStep};
+use hyperwire_proto::result::QueryResult;
+use hyperwire_proto::statement_cache::{StatementCache, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::Event;
 
@@ -100,12 +101,9 @@ pub struct Driver<R: Runtime> {
 
 /// One request in flight.
 struct Pending {
-    collector: Collector,
-    /// How the statement cache sent it (`None`: the simple protocol).
-    sent: Option<CachedQuery>,
-    /// The command, kept for one retry of a stale cached statement.
-    command: Command,
-    retried: bool,
+    /// The core's reader: results, the statement cache's retry, the COPY rule.
+    reader: QueryReader,
+    reply: Reply,
 }
 
 impl<R: Runtime> std::fmt::Debug for Driver<R> {
@@ -276,32 +274,29 @@ impl Drop for Answer<'_> {
 }
 
 impl<R: Runtime> Driver<R> {
-    /// Sends a command through the statement cache.
-    fn send(&mut self, command: Command, retried: bool) -> Result<()> {
-        let sent = if command.simple {
-            self.conn
-                .proto
-                .query(&command.sql)
-                .map(|id| (id, Collector::default(), None))
+    /// Sends a command through the statement cache (or as a simple Query).
+    fn send(&mut self, command: Command) -> Result<()> {
+        let Command {
+            sql,
+            params,
+            reply,
+            simple,
+        } = command;
+        let proto = &mut self.conn.proto;
+        let sent = if simple {
+            QueryReader::simple(proto, &sql)
         } else {
-            self.cache
-                .send(&mut self.conn.proto, &command.sql, &command.params)
-                .map(|sent| (sent.request, sent.collector(), Some(sent)))
+            QueryReader::send(proto, &mut self.cache, &sql, params)
         };
         match sent {
-            Ok((id, collector, sent)) => {
-                let pending = Pending {
-                    collector,
-                    sent,
-                    command,
-                    retried,
-                };
-                self.pending.insert(id, pending);
+            Ok(reader) => {
+                self.pending
+                    .insert(reader.request(), Pending { reader, reply });
                 Ok(())
             }
             Err(e) => {
                 let fatal = !self.conn.proto.is_healthy();
-                let _ = command.reply.send(Err(e.clone().into()));
+                let _ = reply.send(Err(e.clone().into()));
                 if fatal {
                     return Err(e.into());
                 }
@@ -320,7 +315,7 @@ impl<R: Runtime> Driver<R> {
             match Pin::new(&mut self.rx).poll_next(cx) {
                 Poll::Ready(Some(cmd)) => {
                     if !cmd.reply.is_canceled() {
-                        self.send(cmd, false)?;
+                        self.send(cmd)?;
                     }
                 }
                 Poll::Ready(None) => self.closed = true,
@@ -330,65 +325,33 @@ impl<R: Runtime> Driver<R> {
         Ok(())
     }
 
-    /// Routes the events received so far.
+    /// Routes the events received so far to their readers.
     fn route(&mut self) -> Result<()> {
-        let pending = &mut self.pending;
-        let mut finished = Vec::new();
-        self.conn.take_events(&mut |ev: &Event<'_>| {
-            // Events outside any request concern no caller (None: keep going).
-            let id = ev.request()?;
-            if let Event::Done { .. } = ev {
-                finished.push(id);
-            }
-            if let Some(p) = pending.get_mut(id) {
-                p.collector.on_event(ev);
-                if let Some(sent) = &mut p.sent {
-                    sent.observe(ev);
-                }
-            }
-            None::<()>
-        })?;
-        for id in finished {
-            let Some(p) = self.pending.remove(id) else {
+        loop {
+            let pending = &mut self.pending;
+            // Events outside any request, or of a dropped caller's, concern no one.
+            let ended = self.conn.take_events(&mut |ev: &Event<'_>| {
+                let id = ev.request()?;
+                // A COPY IN is failed by the connection (no call here feeds one).
+                (pending.get_mut(id)?.reader.on_event(ev) == Feed::End).then_some(id)
+            })?;
+            let Some(id) = ended else {
+                return Ok(());
+            };
+            let Some(mut p) = self.pending.remove(id) else {
                 continue;
             };
-            if p.collector.saw_copy() {
-                let _ = p.command.reply.send(Err(Error::UnexpectedResult(
-                    "COPY needs a Connection, not a Client",
-                )));
-                continue;
-            }
-            match p.collector.finish() {
-                Ok(mut results) => {
-                    if let Some(sent) = p.sent {
-                        sent.succeeded(&mut self.cache, &p.command.sql, &p.command.params.types);
-                    }
-                    let _ = p.command.reply.send(Ok(results.pop().unwrap_or_default()));
+            match p.reader.finish(&mut self.conn.proto, &mut self.cache) {
+                ReadStep::Done(r) => {
+                    let result = r.map(|mut results| results.pop().unwrap_or_default());
+                    let _ = p.reply.send(result.map_err(Error::from));
                 }
-                Err(CollectError::Server(e)) if p.command.simple => {
-                    let _ = p.command.reply.send(Err(Error::Server(Box::new(e))));
-                }
-                Err(CollectError::Server(e)) => {
-                    let status = self.conn.proto.transaction_status();
-                    let types = p.command.params.types.clone();
-                    match self
-                        .cache
-                        .on_error(&p.command.sql, &types, &e, status, p.retried)
-                    {
-                        Recovery::Retry => self.send(p.command, true)?,
-                        _ => {
-                            let _ = p.command.reply.send(Err(Error::Server(Box::new(e))));
-                        }
-                    }
-                }
-                Err(other) => {
-                    self.cache
-                        .prepare_ended(&p.command.sql, &p.command.params.types);
-                    let _ = p.command.reply.send(Err(other.into()));
+                _ => {
+                    // Sent again (a stale cached statement): under its new id.
+                    self.pending.insert(p.reader.request(), p);
                 }
             }
         }
-        Ok(())
     }
 
     /// Abandons requests whose callers went away: the core discards their answers.
@@ -403,9 +366,9 @@ impl<R: Runtime> Driver<R> {
         // Abandoned requests end without a Done event: forget them now.
         let cache = &mut self.cache;
         self.pending.retain(|id, p| {
-            if p.command.reply.is_canceled() {
+            if p.reply.is_canceled() {
                 proto.abandon(id);
-                cache.prepare_ended(&p.command.sql, &p.command.params.types);
+                p.reader.abandon(cache);
                 false
             } else {
                 true
@@ -423,10 +386,7 @@ impl<R: Runtime> Driver<R> {
     fn fail_all(&mut self, e: &Error) {
         self.subscribers.end(Some(e.to_string()));
         for (_, p) in self.pending.drain() {
-            let _ = p
-                .command
-                .reply
-                .send(Err(Error::ConnectionLost(e.to_string())));
+            let _ = p.reply.send(Err(Error::ConnectionLost(e.to_string())));
         }
     }
 }

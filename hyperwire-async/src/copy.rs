@@ -2,6 +2,7 @@
 //! `AsyncWrite` with the `tokio` or `futures-io` feature); [`CopyOutStream`]
 //! receives it (a `Stream` of chunks, and `AsyncRead` with those features).
 
+use hyperwire_proto::engine::copy;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -268,7 +269,7 @@ impl<R: Runtime> CopyIn<'_, R> {
         self.ended = true;
         self.conn.proto.copy_fail(reason)?;
         match std::future::poll_fn(|cx| self.poll_finish(cx)).await {
-            Err(Error::Server(e)) if e.code() == "57014" => Ok(()),
+            Err(Error::Server(e)) if copy::abort_acknowledged(&e) => Ok(()),
             other => other.map(drop),
         }
     }
@@ -397,7 +398,7 @@ impl<R: Runtime> Drop for CopyIn<'_, R> {
     fn drop(&mut self) {
         if !self.ended && self.conn.proto.in_copy_in() {
             // Sent with the next request; that request's settle drains the answer.
-            let _ = self.conn.proto.copy_fail("COPY abandoned by the client");
+            let _ = self.conn.proto.copy_fail(copy::ABANDONED);
         }
     }
 }

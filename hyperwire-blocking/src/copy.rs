@@ -1,5 +1,6 @@
 //! COPY FROM STDIN as `std::io::Write`, COPY TO STDOUT as `std::io::Read`.
 
+use hyperwire_proto::engine::copy;
 use std::io::{self, Read, Write};
 
 use hyperwire_proto::{Event, RequestId, ServerError};
@@ -97,7 +98,7 @@ impl<'c> CopyIn<'c> {
         self.finished = true;
         self.client.conn.proto.copy_fail(reason)?;
         match self.wait_end() {
-            Err(Error::Server(e)) if e.code() == "57014" => Ok(()),
+            Err(Error::Server(e)) if copy::abort_acknowledged(&e) => Ok(()),
             other => other.map(drop),
         }
     }
@@ -157,13 +158,7 @@ impl Drop for CopyIn<'_> {
         if self.finished || !self.client.is_healthy() {
             return;
         }
-        if self
-            .client
-            .conn
-            .proto
-            .copy_fail("COPY abandoned by the client")
-            .is_ok()
-        {
+        if self.client.conn.proto.copy_fail(copy::ABANDONED).is_ok() {
             self.client.drain(self.request);
         }
     }

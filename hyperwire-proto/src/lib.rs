@@ -34,6 +34,7 @@ mod machine;
 pub mod result;
 mod server_error;
 pub mod sql;
+mod sqlstate;
 pub mod statement_cache;
 pub mod value;
 
@@ -46,3 +47,4 @@ pub use machine::{
     ResultFormats, Settings, TlsPlan, DEFAULT_DRAIN_BUDGET, DEFAULT_MAX_MESSAGE_SIZE,
 };
 pub use server_error::ServerError;
+pub use sqlstate::SqlState;

@@ -47,6 +47,10 @@ impl ServerError {
     pub fn code(&self) -> &str {
         self.field(b'C').unwrap_or("")
     }
+    /// The SQLSTATE, typed (`None` if the server sent no valid code).
+    pub fn sql_state(&self) -> Option<crate::SqlState> {
+        crate::SqlState::from_code(self.code())
+    }
     /// The primary message (`M`).
     pub fn message(&self) -> &str {
         self.field(b'M').unwrap_or("")

@@ -15,6 +15,7 @@ use crate::machine::{Event, Protocol, RequestId};
 use crate::result::{binary_formats, columns_of, Column};
 use crate::server_error::ServerError;
 use crate::value::EncodedParams;
+use crate::SqlState;
 
 /// How queries with parameters are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,9 +426,11 @@ impl StatementCache {
         already_retried: bool,
     ) -> Recovery {
         self.prepare_ended(sql, types);
-        let stale = match error.code() {
-            "26000" => true,
-            "0A000" => error.routine() == Some("RevalidateCachedQuery"),
+        let stale = match error.sql_state() {
+            Some(SqlState::INVALID_SQL_STATEMENT_NAME) => true,
+            Some(SqlState::FEATURE_NOT_SUPPORTED) => {
+                error.routine() == Some("RevalidateCachedQuery")
+            }
             _ => false,
         };
         if !stale {

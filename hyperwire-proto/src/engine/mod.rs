@@ -9,6 +9,7 @@
 
 pub mod cancel;
 pub mod connect;
+pub mod copy;
 pub mod query;
 pub mod time;
 pub mod wire;
