@@ -26,7 +26,7 @@ use hyperwire_proto::statement_cache::{StatementCache, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::Event;
 
-use crate::connection::{cache_prefix, encode, Connection};
+use crate::connection::{encode, Connection};
 use crate::error::{Error, Result};
 use crate::in_flight::InFlight;
 use crate::io;
@@ -151,7 +151,8 @@ impl<R: Runtime> Client<R> {
                 pending: InFlight::default(),
                 dropped,
                 dropped_seen: 0,
-                cache: StatementCache::new(policy).with_prefix(&cache_prefix()),
+                cache: StatementCache::new(policy)
+                    .with_random_prefix(crate::connect::random_seed()),
                 max_in_flight: max,
                 closed: false,
                 subscribers,

@@ -80,8 +80,6 @@ pub(crate) async fn connect<R: Runtime>(config: &Config) -> Result<Connection<R>
         eprintln!("{warning}");
     }
     c.set_scram_keys(&SCRAM_KEYS);
-    // Abandoned requests are cancelled first, so their rest is bounded in time.
-    c.set_drain_budget(1_000_000);
 
     let mut socket: Option<(Io<R::Socket>, Target)> = None;
     let mut tls = None;

@@ -65,9 +65,6 @@ pub struct Connection<R: Runtime> {
     /// future is dropped, the cache must not wait for it forever).
     preparing: Option<(String, Vec<u32>)>,
     drop_policy: DropPolicy,
-    statements: u64,
-    /// This connection's random prefix for statement names (PgBouncer-safe).
-    prefix: String,
     /// TLS settings for the cancel connection, and whether TLS starts at once.
     cancel_tls: Option<(
         hyperwire_tls::TlsSetup,
@@ -109,16 +106,6 @@ const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(1)
 /// A cancel request being sent (see `Connection::cancel_running`).
 type PendingCancel = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send>>;
 
-/// A random prefix for statement names, so that clients sharing server
-/// connections (PgBouncer) never collide.
-pub(crate) fn cache_prefix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    format!("{:x}", random & 0xffff_ffff)
-}
-
 /// Encodes parameters (a plain function, so no future holds the `dyn` list).
 pub(crate) fn encode(
     params: &[&(dyn ToSql + Sync)],
@@ -130,12 +117,11 @@ pub(crate) fn encode(
 
 impl<R: Runtime> Connection<R> {
     pub(crate) fn new(io: Io<R::Socket>, proto: Protocol, target: Target) -> Connection<R> {
-        let prefix = cache_prefix();
         Connection {
             io,
             proto,
-            cache: StatementCache::new(StatementPolicy::default()).with_prefix(&prefix),
-            prefix,
+            cache: StatementCache::new(StatementPolicy::default())
+                .with_random_prefix(crate::connect::random_seed()),
             target,
             inbox: Inbox::default(),
             in_flight: Vec::new(),
@@ -144,7 +130,6 @@ impl<R: Runtime> Connection<R> {
             copy_in_allowed: false,
             preparing: None,
             drop_policy: DropPolicy::default(),
-            statements: 0,
             cancel_tls: None,
         }
     }
@@ -172,7 +157,7 @@ impl<R: Runtime> Connection<R> {
 
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
-        self.cache = StatementCache::new(policy).with_prefix(&self.prefix);
+        self.cache.set_policy(policy);
     }
 
     pub(crate) fn set_cancel_tls(
@@ -470,8 +455,7 @@ impl<R: Runtime> Connection<R> {
     /// Prepares a named statement.
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.settle().await?;
-        self.statements += 1;
-        let name = format!("hw_{}_t{}", self.prefix, self.statements);
+        let name = self.cache.name_prepared();
         // Hyper needs every $n declared; 0 leaves the type to the server.
         let types = if self.proto.is_hyper() {
             vec![0; hyperwire_proto::sql::count_placeholders(sql)]

@@ -81,7 +81,6 @@ pub struct Client {
     cache: StatementCache,
     target: Target,
     tls: Option<(crate::tls::TlsSetup, hyperwire_proto::engine::CancelTlsMode)>,
-    statements: u64,
     request_timeout: Option<Duration>,
     timeout_policy: TimeoutPolicy,
 }
@@ -113,7 +112,6 @@ impl Client {
             cache: new_cache(StatementPolicy::default()),
             target: session.target,
             tls: session.tls,
-            statements: 0,
             request_timeout: None,
             timeout_policy: TimeoutPolicy::default(),
         })
@@ -247,11 +245,6 @@ impl Client {
         self.simple_query(sql).map(drop)
     }
 
-    fn next_statement_name(&mut self) -> String {
-        self.statements += 1;
-        format!("hw_s{}", self.statements)
-    }
-
     /// Runs one statement with parameters (extended protocol, one round trip) and
     /// returns its rows. Values arrive as text; `Row::get` parses them.
     pub fn query(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>> {
@@ -274,7 +267,7 @@ impl Client {
 
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
-        self.cache = new_cache(policy);
+        self.cache.set_policy(policy);
     }
 
     /// The unnamed statement, parsed now (pipelines).
@@ -325,7 +318,7 @@ impl Client {
 
     /// Prepares a named statement with declared parameter types (0: inferred).
     pub fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<Statement> {
-        let name = self.next_statement_name();
+        let name = self.cache.name_prepared();
         let id = self.conn.proto.prepare(&name, sql, types)?;
         let mut params = Vec::new();
         let mut columns: Arc<[Column]> = Arc::from(Vec::new());
@@ -523,10 +516,5 @@ pub(crate) fn encode_params(
 
 /// A cache whose statement names are unique to this connection.
 fn new_cache(policy: StatementPolicy) -> StatementCache {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState is seeded randomly per process and per instance.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    StatementCache::new(policy).with_prefix(&format!("{:x}", random & 0xffff_ffff))
+    StatementCache::new(policy).with_random_prefix(connect::random_seed())
 }

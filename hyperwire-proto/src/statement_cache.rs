@@ -209,6 +209,8 @@ pub struct StatementCache {
     preparing: alloc::collections::BTreeSet<(String, Vec<u32>)>,
     clock: u64,
     counter: u64,
+    /// Statements the application prepared by name (`hw_<prefix>_t<n>`).
+    prepared: u64,
 }
 
 impl StatementCache {
@@ -226,6 +228,33 @@ impl StatementCache {
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.into();
         self
+    }
+
+    /// [`with_prefix`](Self::with_prefix) with a prefix made of `random` (the
+    /// core has no randomness of its own: the adapter supplies it).
+    pub fn with_random_prefix(self, random: u64) -> Self {
+        self.with_prefix(&format!("{:x}", random & 0xffff_ffff))
+    }
+
+    /// A new policy: the cache is emptied. The prefix and the name counters are
+    /// kept: statements prepared earlier still exist on the server, and a new
+    /// one under an old name would fail (42P05).
+    pub fn set_policy(&mut self, policy: StatementPolicy) {
+        *self = StatementCache {
+            policy,
+            prefix: core::mem::take(&mut self.prefix),
+            counter: self.counter,
+            prepared: self.prepared,
+            ..StatementCache::default()
+        };
+    }
+
+    /// A name for a statement the application prepares itself, unique on this
+    /// connection and, with the prefix, among clients sharing a server
+    /// connection through a pooler.
+    pub fn name_prepared(&mut self) -> String {
+        self.prepared += 1;
+        format!("hw_{}_t{}", self.prefix, self.prepared)
     }
 
     /// The policy.
@@ -524,6 +553,26 @@ mod tests {
         assert_eq!(c.plan("SELECT $1", &[23]), Plan::Reuse(name.clone()));
         // Other declared types are another statement.
         assert!(matches!(c.plan("SELECT $1", &[20]), Plan::Prepare { .. }));
+    }
+
+    #[test]
+    fn every_statement_name_carries_the_connection_prefix() {
+        let mut a = StatementCache::new(StatementPolicy::default()).with_random_prefix(0xabc);
+        let mut b = StatementCache::new(StatementPolicy::default()).with_random_prefix(0xdef);
+        assert_eq!(a.name_prepared(), "hw_abc_t1");
+        assert_eq!(a.name_prepared(), "hw_abc_t2");
+        assert_eq!(b.name_prepared(), "hw_def_t1");
+        match a.plan("SELECT 1", &[]) {
+            Plan::Prepare { name, .. } => assert_eq!(name, "hw_abc_1"),
+            other => panic!("{other:?}"),
+        }
+        // A new policy empties the cache; names never repeat on the connection.
+        a.set_policy(StatementPolicy::default());
+        assert_eq!(a.name_prepared(), "hw_abc_t3");
+        match a.plan("SELECT 1", &[]) {
+            Plan::Prepare { name, .. } => assert_eq!(name, "hw_abc_2"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

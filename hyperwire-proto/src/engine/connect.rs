@@ -170,6 +170,11 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
     }
 }
 
+/// The drain budget of connected sessions: adapters cancel an abandoned request
+/// before draining it, so its rest is bounded in time, not in messages (a
+/// dropped stream of a large result must not desynchronize the connection).
+pub const CANCEL_THEN_DRAIN_BUDGET: u64 = 1_000_000;
+
 /// The password file as the adapter read it.
 struct PasswordFile {
     contents: String,
@@ -261,7 +266,7 @@ impl<E> Connector<E> {
             failures: Vec::new(),
             password_file: None,
             scram_keys: None,
-            drain_budget: None,
+            drain_budget: Some(CANCEL_THEN_DRAIN_BUDGET),
             default_socket_dir: None,
             seed: 0,
             started: false,
@@ -312,7 +317,7 @@ impl<E> Connector<E> {
     }
 
     /// How many messages an abandoned request may still produce (see
-    /// [`Settings::drain_budget`]).
+    /// [`Settings::drain_budget`]; [`CANCEL_THEN_DRAIN_BUDGET`] by default).
     pub fn set_drain_budget(&mut self, messages: u64) {
         self.drain_budget = Some(messages);
     }
