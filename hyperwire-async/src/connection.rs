@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyperwire_proto::config::Config;
-use hyperwire_proto::engine::{QueryReader, ReadStep};
+use hyperwire_proto::engine::policy::CLOSE_FLUSH_LIMIT;
+use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep};
 use hyperwire_proto::inbox::{Inbox, Notification};
 use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
 use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
@@ -20,20 +21,9 @@ use crate::error::{Error, Result};
 use crate::io::{self, Io};
 use crate::runtime::{self, Runtime, Socket};
 
-/// What happens to a request whose future was dropped before it finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum DropPolicy {
-    /// Discard its remaining answers as they arrive (within the drain budget).
-    Drain,
-    /// Send a CancelRequest first, then discard what is left (the default): a long
-    /// query stops at once, and the cancel is acknowledged before the next request
-    /// is sent, so it can never hit that one.
-    #[default]
-    CancelThenDrain,
-    /// Close the connection.
-    Close,
-}
+/// What happens to a request whose future was dropped before it finished (the
+/// core's one policy for abandoned requests).
+pub type DropPolicy = AbandonPolicy;
 
 /// A connection to PostgreSQL or Hyper over the runtime `R`.
 ///
@@ -99,9 +89,6 @@ impl Statement {
         &self.columns
     }
 }
-
-/// How long `DropPolicy::Close` tries to send Terminate.
-const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A cancel request being sent (see `Connection::cancel_running`).
 type PendingCancel = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send>>;
@@ -292,18 +279,23 @@ impl<R: Runtime> Connection<R> {
             for id in std::mem::take(&mut self.in_flight) {
                 self.proto.abandon(id);
             }
-            match self.drop_policy {
-                DropPolicy::Close => {
-                    self.proto.terminate();
-                    // Best effort, bounded: a server that stopped reading must
-                    // not keep us here.
-                    let _ = runtime::timeout::<R, _>(CLOSE_FLUSH_LIMIT, self.flush()).await;
-                    return Err(Error::ConnectionLost(
-                        "a dropped request closed the connection (DropPolicy::Close)".into(),
-                    ));
+            let policy = self.drop_policy;
+            if policy.closes() {
+                if policy.cancels() {
+                    if let Ok(token) = self.cancel_token() {
+                        let _ = token.cancel().await;
+                    }
                 }
-                DropPolicy::CancelThenDrain => self.cancel_pending = true,
-                DropPolicy::Drain => {}
+                self.proto.terminate();
+                // Best effort, bounded: a server that stopped reading must not
+                // keep us here.
+                let _ = runtime::timeout::<R, _>(CLOSE_FLUSH_LIMIT, self.flush()).await;
+                return Err(Error::ConnectionLost(format!(
+                    "a dropped request closed the connection ({policy:?})"
+                )));
+            }
+            if policy.cancels() {
+                self.cancel_pending = true;
             }
         }
         if self.cancel_pending {

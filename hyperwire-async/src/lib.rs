@@ -36,6 +36,7 @@ pub use client::{Client, Driver, DEFAULT_MAX_IN_FLIGHT};
 pub use connection::{Connection, DropPolicy, Statement};
 pub use copy::{CopyIn, CopyOutStream};
 pub use error::{Error, Result};
+pub use hyperwire_proto::engine::AbandonPolicy;
 pub use notifications::{Notifications, DEFAULT_NOTIFICATION_CAPACITY};
 #[cfg(feature = "deadpool")]
 pub use pool::Manager;

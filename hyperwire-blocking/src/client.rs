@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
-use hyperwire_proto::engine::{QueryReader, ReadStep};
+use hyperwire_proto::engine::policy::{CLOSE_FLUSH_LIMIT, DRAIN_GRACE};
+use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep};
 use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::{Event, Format, RequestId, ServerError, TransactionStatus};
@@ -18,20 +19,9 @@ use hyperwire_proto::inbox::{NoticeHandler, Notification};
 use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
 use hyperwire_proto::value::EncodedParams;
 
-/// How long abandoned answers may take to drain before the connection is closed.
-const DRAIN_GRACE: Duration = Duration::from_secs(30);
-
-/// What to do when a request outlives [`Client::set_request_timeout`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum TimeoutPolicy {
-    /// Send a CancelRequest, then read the request's remaining answers: the
-    /// connection stays usable.
-    #[default]
-    CancelThenDrain,
-    /// Send a CancelRequest and close the connection at once.
-    CancelThenClose,
-}
+/// What to do when a request outlives [`Client::set_request_timeout`] (the
+/// core's one policy for abandoned requests).
+pub type TimeoutPolicy = AbandonPolicy;
 
 /// A prepared statement.
 #[derive(Debug, Clone)]
@@ -195,17 +185,17 @@ impl Client {
     }
 
     fn on_timeout(&mut self, id: RequestId) {
-        match self.timeout_policy {
-            TimeoutPolicy::CancelThenDrain => self.cancel_and_drain(id),
-            TimeoutPolicy::CancelThenClose => {
-                if let Ok(token) = self.cancel_token() {
-                    let _ = token.cancel();
-                }
-                self.conn.proto.terminate();
-                let _ = self
-                    .conn
-                    .flush(Some(Instant::now() + Duration::from_secs(1)));
+        let policy = self.timeout_policy;
+        if policy.cancels() {
+            if let Ok(token) = self.cancel_token() {
+                let _ = token.cancel();
             }
+        }
+        if policy.closes() {
+            self.conn.proto.terminate();
+            let _ = self.conn.flush(Some(Instant::now() + CLOSE_FLUSH_LIMIT));
+        } else {
+            self.drain(id);
         }
     }
 

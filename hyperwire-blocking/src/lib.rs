@@ -42,6 +42,7 @@ pub use cancel::CancelToken;
 pub use client::{Client, Statement, TimeoutPolicy};
 pub use copy::{CopyIn, CopyOut};
 pub use error::{Error, Result};
+pub use hyperwire_proto::engine::AbandonPolicy;
 pub use hyperwire_proto::inbox::{NoticeHandler, Notification};
 pub use hyperwire_proto::result::{Column, ColumnIndex, QueryResult, Row, RowError, RowRef};
 pub use pipeline::Pipeline;

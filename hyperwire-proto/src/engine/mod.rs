@@ -10,6 +10,7 @@
 pub mod cancel;
 pub mod connect;
 pub mod copy;
+pub mod policy;
 pub mod query;
 pub mod time;
 pub mod wire;
@@ -19,6 +20,7 @@ pub use connect::{
     AttemptError, AttemptFailure, CancelTlsMode, ConnectAction, ConnectError, Connected, Connector,
     Environment, ScramKeyStore,
 };
+pub use policy::AbandonPolicy;
 pub use query::{Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED};
 pub use time::Timestamp;
 pub use wire::Wire;
