@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hyperwire_proto::config::Config;
 use hyperwire_proto::engine::policy::CLOSE_FLUSH_LIMIT;
-use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep};
+use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep, Reader};
 use hyperwire_proto::inbox::{Inbox, Notification};
 use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
 use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
@@ -361,10 +361,11 @@ impl<R: Runtime> Connection<R> {
             .await
     }
 
-    /// Reads a query to its end through the core's reader (statement cache retry,
-    /// the COPY rule). Cancel-safe: the request stays tracked, and the statement
-    /// it prepares noted, until it ends, so a dropped future is settled.
-    async fn read(&mut self, mut reader: QueryReader) -> Result<Vec<QueryResult>> {
+    /// Reads a request to its end through one of the core's readers (a query's
+    /// statement cache retry and COPY rule, a COPY's start). Cancel-safe: the
+    /// request stays tracked, and the statement it prepares noted, until it ends,
+    /// so a dropped future is settled.
+    pub(crate) async fn read<Rd: Reader>(&mut self, mut reader: Rd) -> Result<Rd::Output> {
         let mut tracked: Option<RequestId> = None;
         loop {
             let id = reader.request();
@@ -373,9 +374,6 @@ impl<R: Runtime> Connection<R> {
                     self.untrack(old);
                 }
                 self.track(id);
-                self.preparing = reader
-                    .preparing()
-                    .map(|(sql, types)| (sql.into(), types.into()));
             }
             let step = reader.poll(&mut self.proto, &mut self.cache, &mut self.inbox);
             if let ReadStep::Done(r) = step {
@@ -387,11 +385,19 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
+    /// Reads a query (see [`Connection::read`]), noting the statement it prepares.
+    async fn read_query(&mut self, reader: QueryReader) -> Result<Vec<QueryResult>> {
+        self.preparing = reader
+            .preparing()
+            .map(|(sql, types)| (sql.into(), types.into()));
+        self.read(reader).await
+    }
+
     /// Runs statements with the simple protocol (values as text).
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
         self.settle().await?;
         let reader = QueryReader::simple(&mut self.proto, sql)?;
-        self.read(reader).await
+        self.read_query(reader).await
     }
 
     /// Runs statements with the simple protocol, ignoring rows.
@@ -433,7 +439,7 @@ impl<R: Runtime> Connection<R> {
         self.settle().await?;
         let encoded = encode(params, None)?;
         let reader = QueryReader::send(&mut self.proto, &mut self.cache, sql, encoded)?;
-        Ok(self.read(reader).await?.pop().unwrap_or_default())
+        Ok(self.read_query(reader).await?.pop().unwrap_or_default())
     }
 
     pub(crate) fn send_unnamed(&mut self, sql: &str, encoded: &EncodedParams) -> Result<RequestId> {

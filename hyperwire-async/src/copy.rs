@@ -2,7 +2,7 @@
 //! `AsyncWrite` with the `tokio` or `futures-io` feature); [`CopyOutStream`]
 //! receives it (a `Stream` of chunks, and `AsyncRead` with those features).
 
-use hyperwire_proto::engine::copy;
+use hyperwire_proto::engine::{copy, CopyDirection, CopyStart};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -403,43 +403,27 @@ impl<R: Runtime> Drop for CopyIn<'_, R> {
     }
 }
 
-/// Starts a request and reads until COPY starts (or the request ends with an error).
+/// Sends `sql` and reads until its COPY starts in the wanted direction (the
+/// core's rule refuses the other one and a statement without COPY).
 async fn start_copy<R: Runtime>(
     conn: &mut Connection<R>,
     sql: &str,
-    want_in: bool,
+    direction: CopyDirection,
 ) -> Result<RequestId> {
     conn.settle().await?;
-    let id = conn.proto.query(sql)?;
+    let reader = CopyStart::send(&mut conn.proto, sql, direction)?;
+    let id = reader.request();
+    conn.copy_in_allowed = direction == CopyDirection::In;
+    conn.read(reader).await?;
+    // Tracked again: the COPY's data phase may still be dropped.
     conn.track(id);
-    conn.copy_in_allowed = want_in;
-    let mut error = None;
-    let started = conn
-        .drive(|ev| match ev {
-            Event::CopyInStart { .. } if want_in => Some(true),
-            Event::CopyOutStart { .. } if !want_in => Some(true),
-            Event::ServerError { error: e, .. } => {
-                error = Some(ServerError::from_fields(e));
-                None
-            }
-            Event::Done { request } if *request == id => Some(false),
-            _ => None,
-        })
-        .await?;
-    if started {
-        return Ok(id);
-    }
-    conn.untrack(id);
-    Err(match error {
-        Some(e) => Error::Server(Box::new(e)),
-        None => Error::UnexpectedResult("the statement did not start a COPY"),
-    })
+    Ok(id)
 }
 
 impl<R: Runtime> Connection<R> {
     /// Starts `COPY ... FROM STDIN`.
     pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>> {
-        let request = start_copy(self, sql, true).await?;
+        let request = start_copy(self, sql, CopyDirection::In).await?;
         Ok(CopyIn {
             conn: self,
             request,
@@ -462,7 +446,7 @@ impl<R: Runtime> Connection<R> {
         sql: &str,
         mut f: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<u64> {
-        let request = start_copy(self, sql, false).await?;
+        let request = start_copy(self, sql, CopyDirection::Out).await?;
         let mut ending = Ending::default();
         let mut failed = None;
         loop {
@@ -483,7 +467,7 @@ impl<R: Runtime> Connection<R> {
 
     /// Starts `COPY ... TO STDOUT`.
     pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOutStream<'_, R>> {
-        let request = start_copy(self, sql, false).await?;
+        let request = start_copy(self, sql, CopyDirection::Out).await?;
         Ok(CopyOutStream {
             conn: self,
             request,

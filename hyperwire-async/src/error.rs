@@ -83,11 +83,15 @@ impl Error {
 
 impl From<hyperwire_proto::engine::RequestError> for Error {
     fn from(e: hyperwire_proto::engine::RequestError) -> Self {
-        use hyperwire_proto::engine::{RequestError, COPY_NOT_EXPECTED};
+        use hyperwire_proto::engine::{
+            RequestError, COPY_NOT_EXPECTED, COPY_WRONG_DIRECTION, NOT_COPY,
+        };
         match e {
             RequestError::Server(e) => Error::Server(Box::new(e)),
             RequestError::Collect(e) => e.into(),
             RequestError::CopyNotExpected => Error::UnexpectedResult(COPY_NOT_EXPECTED),
+            RequestError::CopyWrongDirection => Error::UnexpectedResult(COPY_WRONG_DIRECTION),
+            RequestError::NotCopy => Error::UnexpectedResult(NOT_COPY),
             RequestError::Protocol(e) => Error::Protocol(e),
             _ => Error::UnexpectedResult("the request failed"),
         }

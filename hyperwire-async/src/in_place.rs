@@ -54,7 +54,7 @@ impl<R: Runtime> Connection<R> {
         visitor.finish().map_err(|end| match end {
             VisitEnd::Server(e) => Error::Server(Box::new(e)),
             VisitEnd::Callback(e) => e,
-            _ => Error::UnexpectedResult("COPY needs copy_in or copy_out, not a query method"),
+            _ => Error::UnexpectedResult(hyperwire_proto::engine::COPY_NOT_EXPECTED),
         })
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
 use hyperwire_proto::engine::policy::{CLOSE_FLUSH_LIMIT, DRAIN_GRACE};
-use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep};
+use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep, Reader};
 use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::{Event, Format, RequestId, ServerError, TransactionStatus};
@@ -204,9 +204,10 @@ impl Client {
         self.read(QueryReader::for_request(id, Collector::default()))
     }
 
-    /// Reads a query to its end through the core's reader (statement cache retry,
-    /// the COPY rule), applying the request timeout and its policy.
-    fn read(&mut self, mut reader: QueryReader) -> Result<Vec<QueryResult>> {
+    /// Reads a request to its end through one of the core's readers (the query's
+    /// statement cache retry and COPY rule, a COPY's start), applying the request
+    /// timeout and its policy.
+    pub(crate) fn read<R: Reader>(&mut self, mut reader: R) -> Result<R::Output> {
         let deadline = self.request_timeout.map(|t| Instant::now() + t);
         loop {
             let (proto, inbox) = (&mut self.conn.proto, &mut self.conn.inbox);

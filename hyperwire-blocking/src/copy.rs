@@ -1,6 +1,6 @@
 //! COPY FROM STDIN as `std::io::Write`, COPY TO STDOUT as `std::io::Read`.
 
-use hyperwire_proto::engine::copy;
+use hyperwire_proto::engine::{copy, CopyDirection, CopyStart};
 use std::io::{self, Read, Write};
 
 use hyperwire_proto::{Event, RequestId, ServerError};
@@ -21,30 +21,13 @@ fn io_err(e: Error) -> io::Error {
     }
 }
 
-/// Reads events until `request` starts its COPY (or fails).
-fn start(client: &mut Client, request: RequestId, want_in: bool) -> Result<()> {
-    let mut error = None;
-    let mut started = false;
-    client.run(request, |ev| {
-        match ev {
-            Event::CopyInStart { .. } if want_in => started = true,
-            Event::CopyOutStart { .. } if !want_in => started = true,
-            Event::CopyInStart { .. } | Event::CopyOutStart { .. } => {
-                return Err(Error::UnexpectedResult("COPY in the other direction"))
-            }
-            Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
-            Event::Done { .. } => return Ok(true),
-            _ => {}
-        }
-        Ok(started)
-    })?;
-    match (started, error) {
-        (true, _) => Ok(()),
-        (false, Some(e)) => Err(Error::Server(Box::new(e))),
-        (false, None) => Err(Error::UnexpectedResult(
-            "the statement did not start a COPY",
-        )),
-    }
+/// Sends `sql` and reads until its COPY starts in the wanted direction (the
+/// core's rule refuses the other one and a statement without COPY).
+fn start(client: &mut Client, sql: &str, direction: CopyDirection) -> Result<RequestId> {
+    let reader = CopyStart::send(&mut client.conn.proto, sql, direction)?;
+    let request = reader.request();
+    client.read(reader)?;
+    Ok(request)
 }
 
 /// Data for COPY FROM STDIN. Call [`finish`](Self::finish) to commit; dropping it
@@ -58,8 +41,7 @@ pub struct CopyIn<'c> {
 
 impl<'c> CopyIn<'c> {
     pub(crate) fn start(client: &'c mut Client, sql: &str) -> Result<Self> {
-        let request = client.conn.proto.query(sql)?;
-        start(client, request, true)?;
+        let request = start(client, sql, CopyDirection::In)?;
         Ok(CopyIn {
             client,
             request,
@@ -176,8 +158,7 @@ pub struct CopyOut<'c> {
 
 impl<'c> CopyOut<'c> {
     pub(crate) fn start(client: &'c mut Client, sql: &str) -> Result<Self> {
-        let request = client.conn.proto.query(sql)?;
-        start(client, request, false)?;
+        let request = start(client, sql, CopyDirection::Out)?;
         Ok(CopyOut {
             client,
             request,

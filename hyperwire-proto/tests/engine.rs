@@ -823,3 +823,101 @@ mod reader {
         assert!(QueryReader::send(&mut p, &mut cache, "SELECT 1", params(1)).is_err());
     }
 }
+
+// ---- the start of a COPY -------------------------------------------------------------
+
+mod copy_start {
+    use super::*;
+    use hyperwire_proto::engine::copy_start::WRONG_DIRECTION;
+    use hyperwire_proto::engine::{CopyDirection, CopyStart, ReadStep, RequestError};
+    use hyperwire_proto::inbox::Inbox;
+    use hyperwire_proto::Protocol;
+
+    fn poll_all(x: &mut CopyStart, p: &mut Protocol, bytes: &[u8]) -> ReadStep<()> {
+        let mut inbox = Inbox::default();
+        let mut last = ReadStep::NeedIo;
+        for b in bytes {
+            p.receive(&[*b]);
+            last = x.poll(p, &mut inbox);
+            if matches!(last, ReadStep::Done(_)) {
+                return last;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn the_wanted_direction_starts_the_data_phase() {
+        for (direction, tag) in [(CopyDirection::In, b'G'), (CopyDirection::Out, b'H')] {
+            let mut p = ready_machine();
+            let mut x = CopyStart::send(&mut p, "COPY t ...", direction).unwrap();
+            take_sent(&mut p);
+            let got = poll_all(&mut x, &mut p, &copy_response(tag, 2));
+            assert!(matches!(got, ReadStep::Done(Ok(()))), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn the_other_direction_is_refused_and_the_connection_stays_usable() {
+        // COPY IN where OUT was wanted: failed at once.
+        let mut p = ready_machine();
+        let mut x = CopyStart::send(&mut p, "COPY t FROM STDIN", CopyDirection::Out).unwrap();
+        take_sent(&mut p);
+        assert!(matches!(
+            poll_all(&mut x, &mut p, &copy_response(b'G', 1)),
+            ReadStep::NeedIo
+        ));
+        let sent = split_client(&take_sent(&mut p), false);
+        assert_eq!(sent[0].0, b'f');
+        assert!(contains(&sent[0].1, WRONG_DIRECTION.as_bytes()));
+        let end = cat(&[error("57014", "COPY from stdin failed"), ready(b'I')]);
+        assert!(matches!(
+            poll_all(&mut x, &mut p, &end),
+            ReadStep::Done(Err(RequestError::CopyWrongDirection))
+        ));
+        assert!(p.is_healthy());
+
+        // COPY OUT where IN was wanted: read to its end and dropped.
+        let mut x = CopyStart::send(&mut p, "COPY t TO STDOUT", CopyDirection::In).unwrap();
+        take_sent(&mut p);
+        let answer = cat(&[
+            copy_response(b'H', 1),
+            msg(b'd', b"1\n"),
+            empty(b'c'),
+            complete("COPY 1"),
+            ready(b'I'),
+        ]);
+        assert!(matches!(
+            poll_all(&mut x, &mut p, &answer),
+            ReadStep::Done(Err(RequestError::CopyWrongDirection))
+        ));
+        assert!(p.is_healthy());
+    }
+
+    #[test]
+    fn a_statement_without_copy_ends_with_its_error_or_not_copy() {
+        let mut p = ready_machine();
+        let mut x = CopyStart::send(&mut p, "SELECT 1", CopyDirection::In).unwrap();
+        take_sent(&mut p);
+        let answer = cat(&[
+            row_desc(&[("a", 23)]),
+            data_row(&[Some(b"1")]),
+            complete("SELECT 1"),
+            ready(b'I'),
+        ]);
+        assert!(matches!(
+            poll_all(&mut x, &mut p, &answer),
+            ReadStep::Done(Err(RequestError::NotCopy))
+        ));
+        let mut x = CopyStart::send(&mut p, "COPY nope FROM STDIN", CopyDirection::In).unwrap();
+        take_sent(&mut p);
+        match poll_all(
+            &mut x,
+            &mut p,
+            &cat(&[error("42P01", "no table"), ready(b'I')]),
+        ) {
+            ReadStep::Done(Err(RequestError::Server(e))) => assert_eq!(e.code(), "42P01"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -10,8 +10,10 @@
 pub mod cancel;
 pub mod connect;
 pub mod copy;
+pub mod copy_start;
 pub mod policy;
 pub mod query;
+pub mod reader;
 pub mod time;
 pub mod wire;
 
@@ -20,7 +22,11 @@ pub use connect::{
     AttemptError, AttemptFailure, CancelTlsMode, ConnectAction, ConnectError, Connected, Connector,
     Environment, ScramKeyStore,
 };
+pub use copy_start::{CopyDirection, CopyStart};
 pub use policy::AbandonPolicy;
-pub use query::{Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED};
+pub use query::{
+    Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED, COPY_WRONG_DIRECTION, NOT_COPY,
+};
+pub use reader::Reader;
 pub use time::Timestamp;
 pub use wire::Wire;

@@ -38,6 +38,10 @@ pub enum RequestError {
     /// The statement started a COPY, which a query method cannot serve (COPY IN
     /// was failed, COPY OUT read and dropped); the connection is still usable.
     CopyNotExpected,
+    /// A COPY call met a COPY in the other direction (refused as above).
+    CopyWrongDirection,
+    /// A COPY call's statement started no COPY.
+    NotCopy,
     /// The connection failed (desynchronized, closed, ...): it cannot be used.
     Protocol(Error),
 }
@@ -48,6 +52,8 @@ impl fmt::Display for RequestError {
             RequestError::Server(e) => write!(f, "{e}"),
             RequestError::Collect(e) => write!(f, "{e}"),
             RequestError::CopyNotExpected => f.write_str(COPY_NOT_EXPECTED),
+            RequestError::CopyWrongDirection => f.write_str(COPY_WRONG_DIRECTION),
+            RequestError::NotCopy => f.write_str(NOT_COPY),
             RequestError::Protocol(e) => write!(f, "{e}"),
         }
     }
@@ -63,6 +69,10 @@ impl From<Error> for RequestError {
 
 /// The message of [`RequestError::CopyNotExpected`] (and the CopyFail reason).
 pub const COPY_NOT_EXPECTED: &str = "COPY needs copy_in or copy_out, not a query method";
+/// The message of [`RequestError::CopyWrongDirection`].
+pub const COPY_WRONG_DIRECTION: &str = "COPY in the other direction";
+/// The message of [`RequestError::NotCopy`].
+pub const NOT_COPY: &str = "the statement did not start a COPY";
 
 /// What the reader needs after an event of its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
