@@ -35,7 +35,7 @@ pub struct Connection<R: Runtime> {
     pub(crate) proto: Protocol,
     cache: StatementCache,
     target: Target,
-    inbox: Inbox,
+    pub(crate) inbox: Inbox,
     /// The requests of calls that have not finished (if their futures are
     /// dropped, the next call settles them).
     in_flight: Vec<RequestId>,

@@ -184,7 +184,13 @@ impl Client {
         }
     }
 
-    fn on_timeout(&mut self, id: RequestId) {
+    /// The deadline of a request sent now (or of one wait for its answers).
+    pub(crate) fn request_deadline(&self) -> Option<Instant> {
+        self.request_timeout.map(|t| Instant::now() + t)
+    }
+
+    /// `id` outlived its timeout: the policy acts (cancel, drain or close).
+    pub(crate) fn on_timeout(&mut self, id: RequestId) {
         let policy = self.timeout_policy;
         if policy.cancels() {
             if let Ok(token) = self.cancel_token() {

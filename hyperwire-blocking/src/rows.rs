@@ -1,41 +1,37 @@
-//! Streaming rows: an `Iterator` that reads one receive buffer at a time.
+//! Streaming rows: an `Iterator` over the core's [`RowReader`], which reads one
+//! bounded batch at a time (notices and notifications still reach the inbox).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
-use hyperwire_proto::{Event, RequestId, ServerError};
+use hyperwire_proto::engine::{RowReader, RowsStep};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use hyperwire_proto::result::{columns_of, Column, Row, RowBatch};
+use hyperwire_proto::result::{Column, Row};
 
 /// The rows of one statement, read as they arrive. Dropping it before the end
 /// cancels the statement and reads its remaining answers, so the connection stays
-/// usable.
+/// usable. The request timeout bounds each wait for the server.
 pub struct RowIter<'c> {
     client: &'c mut Client,
-    request: RequestId,
-    columns: Arc<[Column]>,
+    reader: RowReader,
     ready: VecDeque<Row>,
     tag: Option<String>,
-    done: bool,
 }
 
 impl<'c> RowIter<'c> {
-    pub(crate) fn new(client: &'c mut Client, request: RequestId) -> Self {
+    pub(crate) fn new(client: &'c mut Client, request: hyperwire_proto::RequestId) -> Self {
         RowIter {
             client,
-            request,
-            columns: Arc::from(Vec::new()),
+            reader: RowReader::new(request),
             ready: VecDeque::new(),
             tag: None,
-            done: false,
         }
     }
 
     /// The columns (known once the first row or the description arrived).
     pub fn columns(&self) -> &[Column] {
-        &self.columns
+        self.reader.columns()
     }
 
     /// The command tag, once the iterator is exhausted.
@@ -43,64 +39,28 @@ impl<'c> RowIter<'c> {
         self.tag.as_deref()
     }
 
-    /// Reads the rows in the receive buffer (reading the socket once if it is empty).
+    /// Reads the next batch (reading the socket as needed).
     fn fill(&mut self) -> Result<()> {
-        let mut batch = RowBatch::default();
-        let mut error = None;
-        let request = self.request;
-        let columns = &mut self.columns;
-        let tag = &mut self.tag;
-        let mut done = false;
-        let conn = &mut self.client.conn;
+        let deadline = self.client.request_deadline();
         loop {
-            while let Some(ev) = conn.proto.poll_event() {
-                if ev.request() != Some(request) {
-                    if let Event::Fatal(e) = ev {
-                        return Err(e.into());
-                    }
-                    continue;
+            let conn = &mut self.client.conn;
+            match self
+                .reader
+                .poll(&mut conn.proto, &mut conn.inbox, &mut self.ready)
+            {
+                RowsStep::Rows => return Ok(()),
+                RowsStep::Done(r) => {
+                    self.tag = r?;
+                    return Ok(());
                 }
-                match ev {
-                    Event::RowDescription {
-                        description,
-                        formats,
-                        ..
-                    } => *columns = columns_of(&description, formats),
-                    Event::DataRow { row, formats, .. } => {
-                        if columns
-                            .iter()
-                            .enumerate()
-                            .any(|(i, c)| c.format() != formats.get(i))
-                        {
-                            *columns = columns
-                                .iter()
-                                .enumerate()
-                                .map(|(i, c)| c.with_format(formats.get(i)))
-                                .collect();
-                        }
-                        batch.push(&row);
-                    }
-                    Event::CommandComplete { tag: t, .. } => *tag = Some(t.to_owned()),
-                    Event::ServerError { error: e, .. } => {
-                        error.get_or_insert_with(|| ServerError::from_fields(&e));
-                    }
-                    Event::Done { .. } => {
-                        done = true;
-                        break;
-                    }
-                    _ => {}
+                _ => {}
+            }
+            if let Err(e) = conn.pump(deadline) {
+                if matches!(e, Error::Timeout) {
+                    self.client.on_timeout(self.reader.request());
                 }
+                return Err(e);
             }
-            if done || !batch.is_empty() {
-                break;
-            }
-            conn.pump(None)?;
-        }
-        batch.drain_into(columns, &mut self.ready);
-        self.done = done;
-        match error {
-            Some(e) => Err(Error::Server(Box::new(e))),
-            None => Ok(()),
         }
     }
 }
@@ -113,7 +73,7 @@ impl Iterator for RowIter<'_> {
             if let Some(row) = self.ready.pop_front() {
                 return Some(Ok(row));
             }
-            if self.done {
+            if self.reader.is_done() {
                 return None;
             }
             if let Err(e) = self.fill() {
@@ -125,9 +85,9 @@ impl Iterator for RowIter<'_> {
 
 impl Drop for RowIter<'_> {
     fn drop(&mut self) {
-        if self.done || !self.client.is_healthy() {
+        if self.reader.is_done() || !self.client.is_healthy() {
             return;
         }
-        self.client.cancel_and_drain(self.request);
+        self.client.cancel_and_drain(self.reader.request());
     }
 }

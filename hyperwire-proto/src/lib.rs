@@ -36,6 +36,8 @@ mod server_error;
 pub mod sql;
 mod sqlstate;
 pub mod statement_cache;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod value;
 
 pub use codec::{Format, ProtocolVersion, TransactionStatus};

@@ -921,3 +921,107 @@ mod copy_start {
         }
     }
 }
+
+// ---- rows as they arrive --------------------------------------------------------------
+
+mod row_reader {
+    use super::*;
+    use hyperwire_proto::engine::rows::ROWS_PER_BATCH;
+    use hyperwire_proto::engine::{RequestError, RowReader, RowsStep, COPY_NOT_EXPECTED};
+    use hyperwire_proto::inbox::Inbox;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn rows_come_in_bounded_batches_with_notices_kept_in_any_chunking() {
+        let n = ROWS_PER_BATCH * 2 + 10;
+        let mut answer = vec![row_desc(&[("g", 23)]), notice("first")];
+        for i in 0..n {
+            answer.push(data_row(&[Some(i.to_string().as_bytes())]));
+        }
+        answer.extend([
+            notification(1, "c", "p"),
+            complete(&format!("SELECT {n}")),
+            ready(b'I'),
+        ]);
+        let answer = cat(&answer);
+        for chunk in [1, 13, answer.len()] {
+            let mut p = ready_machine();
+            let id = p.query("SELECT g ...").unwrap();
+            take_sent(&mut p);
+            let (mut r, mut inbox, mut out) =
+                (RowReader::new(id), Inbox::default(), VecDeque::new());
+            let mut most = 0;
+            let mut tag = None;
+            'feed: for part in answer.chunks(chunk) {
+                p.receive(part);
+                loop {
+                    let before = out.len();
+                    let step = r.poll(&mut p, &mut inbox, &mut out);
+                    most = most.max(out.len() - before);
+                    match step {
+                        RowsStep::Rows => continue,
+                        RowsStep::NeedIo => break,
+                        RowsStep::Done(t) => {
+                            tag = t.unwrap();
+                            break 'feed;
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+            assert_eq!(
+                tag.as_deref(),
+                Some(format!("SELECT {n}").as_str()),
+                "chunk {chunk}"
+            );
+            assert_eq!(out.len(), n);
+            assert!(most <= ROWS_PER_BATCH, "a batch of {most} rows");
+            assert_eq!(out[n - 1].get::<i32>(0).unwrap(), (n - 1) as i32);
+            assert_eq!(r.columns().len(), 1);
+            assert_eq!(inbox.take_notices().count(), 1);
+            assert_eq!(inbox.drain_notifications().count(), 1);
+        }
+    }
+
+    #[test]
+    fn a_copy_in_is_failed_and_reported_and_an_error_ends_the_rows() {
+        let mut p = ready_machine();
+        let id = p.query("COPY t FROM STDIN").unwrap();
+        take_sent(&mut p);
+        let (mut r, mut inbox, mut out) = (RowReader::new(id), Inbox::default(), VecDeque::new());
+        p.receive(&copy_response(b'G', 1));
+        assert!(matches!(
+            r.poll(&mut p, &mut inbox, &mut out),
+            RowsStep::Rows
+        ));
+        let sent = split_client(&take_sent(&mut p), false);
+        assert_eq!(sent[0].0, b'f');
+        assert!(contains(&sent[0].1, COPY_NOT_EXPECTED.as_bytes()));
+        p.receive(&cat(&[
+            error("57014", "COPY from stdin failed"),
+            ready(b'I'),
+        ]));
+        // The server's answer to the CopyFail (57014) is not the news: the COPY is.
+        assert!(matches!(
+            r.poll(&mut p, &mut inbox, &mut out),
+            RowsStep::Done(Err(RequestError::CopyNotExpected))
+        ));
+        assert!(r.is_done());
+        assert!(p.is_healthy());
+
+        let id = p.query("SELECT 1/0").unwrap();
+        take_sent(&mut p);
+        let mut r = RowReader::new(id);
+        p.receive(&cat(&[
+            row_desc(&[("x", 23)]),
+            data_row(&[Some(b"1")]),
+            error("22012", "division by zero"),
+            ready(b'I'),
+        ]));
+        match r.poll(&mut p, &mut inbox, &mut out) {
+            RowsStep::Done(Err(RequestError::Server(e))) => assert_eq!(e.code(), "22012"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.len(), 1, "the row before the error is delivered");
+    }
+}

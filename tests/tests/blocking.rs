@@ -767,3 +767,70 @@ fn scram_reconnects_reuse_the_salted_password() {
         assert!(third.scram_key_reused(), "{:?}", s.kind());
     }
 }
+
+/// A row iterator reads through the core's event path: notices raised while
+/// iterating reach the client, the request timeout bounds every wait, and a
+/// statement that turns out to be COPY FROM STDIN ends with the query methods'
+/// COPY error instead of hanging.
+#[test]
+fn row_iterator_keeps_notices_applies_the_timeout_and_refuses_copy() {
+    for s in pg_servers() {
+        let mut c = connect(s);
+        c.batch_execute(
+            "CREATE FUNCTION pg_temp.noisy(i int) RETURNS int AS $$ \
+             BEGIN RAISE NOTICE 'row %', i; RETURN i; END $$ LANGUAGE plpgsql",
+        )
+        .unwrap();
+        let rows: Vec<i32> = c
+            .query_iter("SELECT pg_temp.noisy(g) FROM generate_series(1, 3) g", &[])
+            .unwrap()
+            .map(|r| r.unwrap().get::<i32>(0).unwrap())
+            .collect();
+        assert_eq!(rows, [1, 2, 3]);
+        let notices: Vec<String> = c
+            .take_notices()
+            .iter()
+            .map(|n| n.message().to_owned())
+            .collect();
+        assert_eq!(notices, ["row 1", "row 2", "row 3"], "{:?}", s.kind());
+
+        c.batch_execute("CREATE TEMP TABLE it_copy (i int)")
+            .unwrap();
+        let start = Instant::now();
+        let err = c
+            .query_iter("COPY it_copy FROM STDIN", &[])
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::UnexpectedResult(m) if m == hyperwire_proto::engine::COPY_NOT_EXPECTED),
+            "{err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            c.query_one("SELECT 5", &[]).unwrap().get::<i32>(0).unwrap(),
+            5
+        );
+
+        // The timeout applies while iterating: a row that takes too long to come.
+        c.set_request_timeout(
+            Some(Duration::from_millis(300)),
+            TimeoutPolicy::CancelThenDrain,
+        );
+        let start = Instant::now();
+        let mut it = c.query_iter("SELECT pg_sleep(30)", &[]).unwrap();
+        assert!(matches!(it.next(), Some(Err(Error::Timeout))));
+        drop(it);
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        c.set_request_timeout(None, TimeoutPolicy::CancelThenDrain);
+        assert_eq!(
+            c.query_one("SELECT 6", &[]).unwrap().get::<i32>(0).unwrap(),
+            6
+        );
+    }
+}

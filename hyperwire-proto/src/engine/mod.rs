@@ -14,6 +14,7 @@ pub mod copy_start;
 pub mod policy;
 pub mod query;
 pub mod reader;
+pub mod rows;
 pub mod time;
 pub mod wire;
 
@@ -28,5 +29,6 @@ pub use query::{
     Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED, COPY_WRONG_DIRECTION, NOT_COPY,
 };
 pub use reader::Reader;
+pub use rows::{RowReader, RowsStep};
 pub use time::Timestamp;
 pub use wire::Wire;
