@@ -1,14 +1,16 @@
 //! [`Connection`]: one owner, `&mut self` methods, every future cancel-safe.
 
 use std::future::poll_fn;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyperwire_proto::config::Config;
 use hyperwire_proto::engine::policy::CLOSE_FLUSH_LIMIT;
-use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep, Reader};
+use hyperwire_proto::engine::{
+    execute_prepared, AbandonPolicy, PrepareReader, PreparedStatement, QueryReader, ReadStep,
+    Reader,
+};
 use hyperwire_proto::inbox::{Inbox, Notification};
-use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
+use hyperwire_proto::result::{Collector, QueryResult, Row};
 use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{
@@ -71,24 +73,8 @@ impl<R: Runtime> std::fmt::Debug for Connection<R> {
     }
 }
 
-/// A prepared statement.
-#[derive(Debug, Clone)]
-pub struct Statement {
-    name: String,
-    params: Vec<u32>,
-    columns: Arc<[Column]>,
-}
-
-impl Statement {
-    /// The parameter types.
-    pub fn params(&self) -> &[u32] {
-        &self.params
-    }
-    /// The result columns.
-    pub fn columns(&self) -> &[Column] {
-        &self.columns
-    }
-}
+/// A prepared statement (the core's).
+pub type Statement = PreparedStatement;
 
 /// A cancel request being sent (see `Connection::cancel_running`).
 type PendingCancel = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send>>;
@@ -453,36 +439,8 @@ impl<R: Runtime> Connection<R> {
     /// Prepares a named statement.
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.settle().await?;
-        let name = self.cache.name_prepared();
-        // Hyper needs every $n declared; 0 leaves the type to the server.
-        let types = if self.proto.is_hyper() {
-            vec![0; hyperwire_proto::sql::count_placeholders(sql)]
-        } else {
-            Vec::new()
-        };
-        let id = self.proto.prepare(&name, sql, &types)?;
-        let mut params = Vec::new();
-        let mut columns: Arc<[Column]> = Arc::from(Vec::new());
-        let mut error = None;
-        self.run(id, |ev| match ev {
-            Event::ParameterDescription { types, .. } => params = types.iter().collect(),
-            Event::RowDescription {
-                description,
-                formats,
-                ..
-            } => columns = columns_of(description, formats),
-            Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
-            _ => {}
-        })
-        .await?;
-        match error {
-            Some(e) => Err(Error::Server(Box::new(e))),
-            None => Ok(Statement {
-                name,
-                params,
-                columns,
-            }),
-        }
+        let reader = PrepareReader::send(&mut self.proto, &mut self.cache, sql, None)?;
+        self.read(reader).await
     }
 
     /// Runs a prepared statement (common types arrive in binary).
@@ -492,22 +450,8 @@ impl<R: Runtime> Connection<R> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         self.settle().await?;
-        let encoded = encode(params, Some(&stmt.params))?;
-        let values = encoded.values();
-        let id = self
-            .proto
-            .request()
-            .bind(
-                "",
-                &stmt.name,
-                &encoded.formats,
-                &values,
-                &binary_formats(&stmt.columns),
-            )
-            .describe_portal("")
-            .execute("", 0)
-            .sync()
-            .finish()?;
+        let encoded = encode(params, Some(stmt.params()))?;
+        let id = execute_prepared(&mut self.proto, stmt, &encoded)?;
         Ok(self
             .collect(id)
             .await?

@@ -1,14 +1,16 @@
 //! The blocking [`Client`].
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
 use hyperwire_proto::engine::policy::{CLOSE_FLUSH_LIMIT, DRAIN_GRACE};
-use hyperwire_proto::engine::{AbandonPolicy, QueryReader, ReadStep, Reader};
+use hyperwire_proto::engine::{
+    execute_prepared, AbandonPolicy, PrepareReader, PreparedStatement, QueryReader, ReadStep,
+    Reader,
+};
 use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
 use hyperwire_proto::value::ToSql;
-use hyperwire_proto::{Event, Format, RequestId, ServerError, TransactionStatus};
+use hyperwire_proto::{Event, RequestId, ServerError, TransactionStatus};
 
 use crate::cancel::CancelToken;
 use crate::conn::Conn;
@@ -16,49 +18,15 @@ use crate::connect::{self, Target};
 use crate::error::{Error, Result};
 use crate::rows::RowIter;
 use hyperwire_proto::inbox::{NoticeHandler, Notification};
-use hyperwire_proto::result::{binary_formats, columns_of, Collector, Column, QueryResult, Row};
+use hyperwire_proto::result::{Collector, QueryResult, Row};
 use hyperwire_proto::value::EncodedParams;
 
 /// What to do when a request outlives [`Client::set_request_timeout`] (the
 /// core's one policy for abandoned requests).
 pub type TimeoutPolicy = AbandonPolicy;
 
-/// A prepared statement.
-#[derive(Debug, Clone)]
-pub struct Statement {
-    name: String,
-    params: Vec<u32>,
-    columns: Arc<[Column]>,
-}
-
-impl Statement {
-    /// The statement's name on the server.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-    /// The parameter types the server inferred (or that were declared).
-    pub fn params(&self) -> &[u32] {
-        &self.params
-    }
-    /// The result columns (as text; execution picks the formats).
-    pub fn columns(&self) -> &[Column] {
-        &self.columns
-    }
-
-    /// The result formats execution asks for.
-    pub(crate) fn result_formats(&self) -> Vec<Format> {
-        binary_formats(&self.columns)
-    }
-
-    /// The columns as they arrive in `formats`.
-    pub(crate) fn columns_with(&self, formats: &[Format]) -> Arc<[Column]> {
-        self.columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| c.with_format(formats.get(i).copied().unwrap_or_default()))
-            .collect()
-    }
-}
+/// A prepared statement (the core's).
+pub type Statement = PreparedStatement;
 
 /// A blocking connection to PostgreSQL or Hyper.
 ///
@@ -304,46 +272,14 @@ impl Client {
 
     /// Prepares a named statement (parameter types are inferred by the server).
     pub fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        // Hyper needs every $n declared; 0 leaves the type to the server.
-        let types = if self.conn.proto.is_hyper() {
-            vec![0; hyperwire_proto::sql::count_placeholders(sql)]
-        } else {
-            Vec::new()
-        };
-        self.prepare_typed(sql, &types)
+        let reader = PrepareReader::send(&mut self.conn.proto, &mut self.cache, sql, None)?;
+        self.read(reader)
     }
 
     /// Prepares a named statement with declared parameter types (0: inferred).
     pub fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<Statement> {
-        let name = self.cache.name_prepared();
-        let id = self.conn.proto.prepare(&name, sql, types)?;
-        let mut params = Vec::new();
-        let mut columns: Arc<[Column]> = Arc::from(Vec::new());
-        let mut error = None;
-        self.run(id, |ev| {
-            match ev {
-                Event::ParameterDescription { types, .. } => params = types.iter().collect(),
-                Event::RowDescription {
-                    description,
-                    formats,
-                    ..
-                } => columns = columns_of(description, formats),
-                Event::ServerError { error: e, .. } => {
-                    error = Some(ServerError::from_fields(e));
-                }
-                Event::Done { .. } => return Ok(true),
-                _ => {}
-            }
-            Ok(false)
-        })?;
-        if let Some(e) = error {
-            return Err(Error::Server(Box::new(e)));
-        }
-        Ok(Statement {
-            name,
-            params,
-            columns,
-        })
+        let reader = PrepareReader::send(&mut self.conn.proto, &mut self.cache, sql, Some(types))?;
+        self.read(reader)
     }
 
     /// Runs a prepared statement. Columns of common types arrive in binary.
@@ -361,18 +297,8 @@ impl Client {
     }
 
     fn send_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<RequestId> {
-        let encoded = encode_params(params, Some(&stmt.params))?;
-        let values = encoded.values();
-        let formats = binary_formats(&stmt.columns);
-        Ok(self
-            .conn
-            .proto
-            .request()
-            .bind("", &stmt.name, &encoded.formats, &values, &formats)
-            .describe_portal("")
-            .execute("", 0)
-            .sync()
-            .finish()?)
+        let encoded = encode_params(params, Some(stmt.params()))?;
+        Ok(execute_prepared(&mut self.conn.proto, stmt, &encoded)?)
     }
 
     /// Deallocates a prepared statement.
@@ -381,7 +307,7 @@ impl Client {
             .conn
             .proto
             .request()
-            .close_statement(&stmt.name)
+            .close_statement(stmt.name())
             .sync()
             .finish()?;
         self.collect(id).map(drop)

@@ -35,7 +35,7 @@ impl Client {
             .conn
             .proto
             .request()
-            .bind(&name, stmt.name(), &encoded.formats, &values, &formats)
+            .bind(&name, stmt.name(), &encoded.formats, &values, formats)
             .sync()
             .finish()?;
         self.collect(id)?;
@@ -72,9 +72,7 @@ impl Client {
         let mut results = c.finish().map_err(Error::from)?;
         let mut rows = results.pop().map(|r| r.rows).unwrap_or_default();
         // The rows came without a description: give them the statement's columns.
-        let columns = portal
-            .statement
-            .columns_with(&portal.statement.result_formats());
+        let columns = portal.statement.bound_columns();
         for row in &mut rows {
             row.set_columns(std::sync::Arc::clone(&columns));
         }

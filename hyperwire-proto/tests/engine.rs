@@ -1025,3 +1025,118 @@ mod row_reader {
         assert_eq!(out.len(), 1, "the row before the error is delivered");
     }
 }
+
+// ---- prepared statements --------------------------------------------------------------
+
+mod prepare {
+    use super::*;
+    use hyperwire_proto::engine::{
+        execute_prepared, PrepareReader, QueryReader, ReadStep, Reader, RequestError,
+    };
+    use hyperwire_proto::inbox::Inbox;
+    use hyperwire_proto::result::Collector;
+    use hyperwire_proto::statement_cache::{StatementCache, StatementPolicy};
+    use hyperwire_proto::value::{EncodedParams, ToSql};
+    use hyperwire_proto::{Format, Protocol, Settings};
+
+    /// A machine connected to hyperd (it reports `hyper_version`).
+    fn hyperd() -> Protocol {
+        let mut p = Protocol::new(Settings::new("u"));
+        take_sent(&mut p);
+        p.receive(&cat(&[
+            auth_ok(),
+            param("hyper_version", "0.0.26963"),
+            key(0, &[1, 2, 3, 4]),
+            ready(b'I'),
+        ]));
+        drain(&mut p);
+        p
+    }
+
+    /// The Parse message's declared parameter types.
+    fn parse_types(sent: &[u8]) -> Vec<u32> {
+        let msgs = split_client(sent, false);
+        let body = &msgs.iter().find(|(t, _)| *t == b'P').unwrap().1;
+        let mut at = 0;
+        for _ in 0..2 {
+            at += body[at..].iter().position(|b| *b == 0).unwrap() + 1;
+        }
+        let n = u16::from_be_bytes([body[at], body[at + 1]]) as usize;
+        (0..n)
+            .map(|i| u32::from_be_bytes(body[at + 2 + 4 * i..at + 6 + 4 * i].try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn hyperd_gets_every_placeholder_declared_and_postgres_infers_them() {
+        let sql = "SELECT $1::int8 + $2";
+        let mut cache = StatementCache::new(StatementPolicy::default()).with_random_prefix(7);
+        let mut p = hyperd();
+        let _ = PrepareReader::send(&mut p, &mut cache, sql, None).unwrap();
+        assert_eq!(parse_types(&take_sent(&mut p)), [0, 0]);
+        let mut p = ready_machine();
+        let _ = PrepareReader::send(&mut p, &mut cache, sql, None).unwrap();
+        assert_eq!(parse_types(&take_sent(&mut p)), Vec::<u32>::new());
+        let _ = PrepareReader::send(&mut p, &mut cache, sql, Some(&[20, 23])).unwrap();
+        assert_eq!(parse_types(&take_sent(&mut p)), [20, 23]);
+    }
+
+    #[test]
+    fn a_statement_is_described_then_executed_with_binary_results() {
+        let mut p = ready_machine();
+        let (mut cache, mut inbox) = (
+            StatementCache::new(StatementPolicy::default()),
+            Inbox::default(),
+        );
+        let mut r = PrepareReader::send(&mut p, &mut cache, "SELECT $1::int8", None).unwrap();
+        take_sent(&mut p);
+        p.receive(&cat(&[
+            empty(b'1'),
+            msg(b't', &[0, 1, 0, 0, 0, 20]),
+            row_desc(&[("v", 20)]),
+            ready(b'I'),
+        ]));
+        let stmt = match r.poll(&mut p, &mut cache, &mut inbox) {
+            ReadStep::Done(Ok(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(stmt.params(), [20]);
+        assert_eq!(stmt.columns().len(), 1);
+        assert_eq!(stmt.result_formats(), [Format::Binary]);
+        assert_eq!(stmt.bound_columns()[0].format(), Format::Binary);
+        assert!(stmt.name().starts_with("hw_"));
+
+        let params = EncodedParams::new(&[&5i64 as &dyn ToSql], Some(stmt.params())).unwrap();
+        let id = execute_prepared(&mut p, &stmt, &params).unwrap();
+        assert_eq!(
+            split_client(&take_sent(&mut p), false)
+                .iter()
+                .map(|(t, _)| *t)
+                .collect::<Vec<_>>(),
+            b"BDES"
+        );
+        p.receive(&cat(&[
+            empty(b'2'),
+            row_desc(&[("v", 20)]),
+            data_row(&[Some(&5i64.to_be_bytes())]),
+            complete("SELECT 1"),
+            ready(b'I'),
+        ]));
+        let mut q = QueryReader::for_request(id, Collector::default());
+        match q.poll(&mut p, &mut cache, &mut inbox) {
+            ReadStep::Done(Ok(results)) => {
+                assert_eq!(results[0].rows[0].get::<i64>(0).unwrap(), 5)
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // A statement the server refuses: its error.
+        let mut r = PrepareReader::send(&mut p, &mut cache, "SELEC 1", None).unwrap();
+        take_sent(&mut p);
+        p.receive(&cat(&[error("42601", "syntax error"), ready(b'I')]));
+        match r.poll(&mut p, &mut cache, &mut inbox) {
+            ReadStep::Done(Err(RequestError::Server(e))) => assert_eq!(e.code(), "42601"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

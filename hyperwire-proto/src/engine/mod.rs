@@ -12,6 +12,7 @@ pub mod connect;
 pub mod copy;
 pub mod copy_start;
 pub mod policy;
+pub mod prepare;
 pub mod query;
 pub mod reader;
 pub mod rows;
@@ -25,6 +26,7 @@ pub use connect::{
 };
 pub use copy_start::{CopyDirection, CopyStart};
 pub use policy::AbandonPolicy;
+pub use prepare::{execute_prepared, PrepareReader, PreparedStatement};
 pub use query::{
     Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED, COPY_WRONG_DIRECTION, NOT_COPY,
 };
