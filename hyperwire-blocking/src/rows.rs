@@ -57,7 +57,9 @@ impl<'c> RowIter<'c> {
             }
             if let Err(e) = conn.pump(deadline) {
                 if matches!(e, Error::Timeout) {
+                    // The policy cancels and drains (or closes): the rows end here.
                     self.client.on_timeout(self.reader.request());
+                    self.reader.settled();
                 }
                 return Err(e);
             }

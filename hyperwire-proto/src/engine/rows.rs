@@ -77,6 +77,12 @@ impl RowReader {
         self.done
     }
 
+    /// The caller settled the request another way (its timeout policy drained
+    /// or closed it): nothing more is read.
+    pub fn settled(&mut self) {
+        self.done = true;
+    }
+
     /// Reads the events already received, adding at most one batch of rows to
     /// `out`.
     pub fn poll(
