@@ -6,9 +6,12 @@
 //! (sockets, TLS handshake, timer); users pick one through hyperwire-tokio or
 //! hyperwire-async-std, which re-export these types with the runtime filled in.
 //!
-//! Every protocol decision is the core's ([`hyperwire_proto`]): this crate moves
-//! bytes between a socket and the machine, waits, and turns events into futures
-//! and streams.
+//! The protocol decisions are the core's ([`hyperwire_proto::engine`]: connecting,
+//! cancelling, reading queries, rows, prepared statements and the start of a COPY,
+//! the policy for abandoned requests): this crate moves bytes between a socket
+//! and the core, waits, and turns the outcomes into futures and streams. (Still
+//! here, to move: the COPY data phases and the order in which a dropped request's
+//! cancel and drain are carried out.)
 
 #[cfg(feature = "arrow")]
 mod arrow;

@@ -1,6 +1,6 @@
 //! Moving bytes: between a socket and any of the core's sans-IO objects (the
-//! session's machine, the connector, a cancel exchange), written once. All
-//! protocol decisions stay in the core.
+//! session's machine, the connector, a cancel exchange), written once. The
+//! decisions are the core's.
 
 use std::io::{self, Read, Write};
 use std::time::Instant;

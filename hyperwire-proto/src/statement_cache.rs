@@ -1,7 +1,8 @@
 //! The statement cache every adapter shares: which statement to use for a query,
 //! when to prepare, what to evict, and when a failure earns one retry.
 //!
-//! Pure bookkeeping: the adapter sends what the cache decides and reports back.
+//! Pure bookkeeping: the engine's [`crate::engine::QueryReader`] sends what the
+//! cache decides and reports back.
 
 use alloc::collections::BTreeMap;
 use alloc::format;

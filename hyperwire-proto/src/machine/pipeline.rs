@@ -1,7 +1,9 @@
 //! The FIFO of responses the server still owes, grouped by Sync.
 //!
 //! Each request is a contiguous run of steps, one per message that gets an answer.
-//! Only this module decides which pending step a server message belongs to.
+//! This module keeps the FIFO; `dispatch.rs` (`handle_ready`) decides which
+//! pending step a server message belongs to, and the row shortcut in `mod.rs`
+//! only continues a run that rule already started.
 
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
