@@ -110,7 +110,7 @@ pub(crate) async fn connect<R: Runtime>(config: &Config) -> Result<Connection<R>
                         } else {
                             CancelTlsMode::SslRequest
                         };
-                        tls = Some((setup, mode));
+                        tls = Some((setup.for_cancel(), mode));
                         c.tls_established(end_point, now());
                     }
                     Err(e) => c.tls_failed(e, now()),

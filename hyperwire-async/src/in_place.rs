@@ -45,7 +45,13 @@ impl<R: Runtime> Connection<R> {
             statement_cache::send_unnamed_with_formats(&mut self.proto, sql, &encoded, formats)?;
         self.track(id);
         let mut visitor = RowVisitor::new(id, f);
-        self.drive(|ev| visitor.on_event(ev).then_some(())).await?;
+        loop {
+            self.drive(|ev| visitor.on_event(ev).then_some(())).await?;
+            if !visitor.copy_in_started() {
+                break;
+            }
+            visitor.fail_copy_in(&mut self.proto)?;
+        }
         if !visitor.failed() {
             // Every answer was read; a callback that failed stopped early, and
             // the drop policy deals with the rest at the next call.

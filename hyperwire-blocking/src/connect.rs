@@ -110,7 +110,7 @@ pub(crate) fn connect(config: &Config) -> Result<Session> {
                     } else {
                         CancelTlsMode::SslRequest
                     };
-                    tls = Some((setup, mode));
+                    tls = Some((setup.for_cancel(), mode));
                     Ok(end_point)
                 });
                 match started {

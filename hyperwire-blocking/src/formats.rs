@@ -3,7 +3,7 @@
 use hyperwire_proto::result::{Row, RowRef, RowVisitor, VisitEnd};
 use hyperwire_proto::statement_cache;
 use hyperwire_proto::value::ToSql;
-use hyperwire_proto::{Event, Format};
+use hyperwire_proto::Format;
 
 use crate::client::{encode_params, Client};
 use crate::error::{Error, Result};
@@ -72,29 +72,20 @@ impl Client {
             formats,
         )?;
         let mut visitor = RowVisitor::new(id, f);
-        let mut copy_in = false;
-        let result = self.run(id, |ev| {
-            if matches!(ev, Event::CopyInStart { request, .. } if *request == id) {
-                // Nothing will send the data: end the COPY (below), then drain.
-                copy_in = true;
-                return Ok(true);
+        loop {
+            self.run(id, |ev| Ok(visitor.on_event(ev)))?;
+            if !visitor.copy_in_started() {
+                break;
             }
-            Ok(visitor.on_event(ev))
-        });
-        result?;
-        const COPY: &str = "COPY needs copy_in or copy_out, not a query method";
+            visitor.fail_copy_in(&mut self.conn.proto)?;
+        }
         if visitor.failed() {
             self.cancel_and_drain(id);
-        }
-        if copy_in {
-            let _ = self.conn.proto.copy_fail(COPY);
-            self.drain(id);
-            return Err(Error::UnexpectedResult(COPY));
         }
         visitor.finish().map_err(|end| match end {
             VisitEnd::Server(e) => Error::Server(Box::new(e)),
             VisitEnd::Callback(e) => e,
-            _ => Error::UnexpectedResult(COPY),
+            _ => Error::UnexpectedResult(hyperwire_proto::engine::COPY_NOT_EXPECTED),
         })
     }
 }

@@ -1140,3 +1140,38 @@ mod prepare {
         }
     }
 }
+
+#[test]
+fn rows_read_in_place_refuse_a_copy_in_without_hanging() {
+    use hyperwire_proto::result::{RowVisitor, VisitEnd};
+    let mut p = ready_machine();
+    let id = p.query("COPY t FROM STDIN").unwrap();
+    take_sent(&mut p);
+    let mut v = RowVisitor::new(id, |_row| Ok::<(), ()>(()));
+    p.receive(&copy_response(b'G', 1));
+    let mut stopped = false;
+    while let Some(ev) = p.poll_event() {
+        if v.on_event(&ev) {
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped && v.copy_in_started());
+    v.fail_copy_in(&mut p).unwrap();
+    assert!(!v.copy_in_started());
+    let sent = split_client(&take_sent(&mut p), false);
+    assert_eq!(sent[0].0, b'f');
+    p.receive(&cat(&[
+        error("57014", "COPY from stdin failed"),
+        ready(b'I'),
+    ]));
+    let mut done = false;
+    while let Some(ev) = p.poll_event() {
+        if v.on_event(&ev) {
+            done = true;
+            break;
+        }
+    }
+    assert!(done);
+    assert!(matches!(v.finish(), Err(VisitEnd::Copy)));
+}

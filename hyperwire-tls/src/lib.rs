@@ -59,6 +59,21 @@ pub struct TlsSetup {
     pub server_name: ServerName<'static>,
 }
 
+impl TlsSetup {
+    /// The same settings for a cancel request's connection, without session
+    /// resumption: the cancel would otherwise try to resume the session's TLS
+    /// session, which hyperd (OpenSSL without a session id context) refuses with
+    /// an internal_error alert. A cancel is rare; a full handshake costs little.
+    pub fn for_cancel(&self) -> TlsSetup {
+        let mut config = ClientConfig::clone(&self.config);
+        config.resumption = rustls::client::Resumption::disabled();
+        TlsSetup {
+            config: Arc::new(config),
+            server_name: self.server_name.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for TlsSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSetup")

@@ -265,14 +265,7 @@ fn hyperd_with_tls_verify_full() {
         c.ca_file
     ));
     exercise(&mut s, true);
-    // Known gap, not the adapter's: the cancel connection's TLS handshake reuses
-    // the session's rustls ClientConfig (hyperwire_tls::setup), whose session
-    // cache makes rustls resume the TLS session; hyperd's OpenSSL refuses the
-    // resumption ("session id context uninitialized") with an internal_error
-    // alert. hyperwire-blocking's CancelToken fails the same way. When
-    // hyperwire-tls stops resuming sessions (for hyperd, or for cancel
-    // connections), replace this with `cancel(&mut s, true)`.
-    let err = s.cancel_handle().cancel().unwrap_err();
-    assert!(err.to_string().contains("alert"), "{err}");
-    assert_eq!(s.query("SELECT 1", &[]).unwrap().len(), 1);
+    // The cancel connection does a full TLS handshake: hyperd refuses to resume
+    // the session's TLS session (hyperwire_tls::TlsSetup::for_cancel).
+    cancel(&mut s, true);
 }

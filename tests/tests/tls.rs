@@ -340,6 +340,26 @@ fn hyperd_with_tls() {
         !client.is_channel_bound(),
         "hyperd offers no SCRAM-SHA-256-PLUS"
     );
+    // A cancel over TLS: a full handshake (hyperd refuses to resume the
+    // session's TLS session with an internal_error alert).
+    let token = client.cancel_token().unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        token.cancel()
+    });
+    let err = client
+        .query("SELECT count(*) FROM generate_series(1, 10000000000)", &[])
+        .unwrap_err();
+    t.join().unwrap().unwrap();
+    assert_eq!(err.sqlstate(), Some("57014"), "{err}");
+    assert_eq!(
+        client
+            .query_one("SELECT 3", &[])
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        3
+    );
     // hyperd never offers PLUS: channel_binding=require fails before the password.
     let err = Client::connect(&format!("{conninfo} channel_binding=require")).unwrap_err();
     assert!(err.to_string().contains("channel binding"), "{err}");

@@ -231,7 +231,7 @@ impl Session {
                     let setup = hyperwire_tls::setup(&config, &host).map_err(io::Error::other);
                     match setup.and_then(|t| Ok((s.start_tls(&t, deadline)?, t))) {
                         Ok((end_point, setup)) => {
-                            tls = Some(setup);
+                            tls = Some(setup.for_cancel());
                             c.tls_established(end_point, now());
                         }
                         Err(e) => c.tls_failed(e, now()),

@@ -175,6 +175,8 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
 /// dropped stream of a large result must not desynchronize the connection).
 pub const CANCEL_THEN_DRAIN_BUDGET: u64 = 1_000_000;
 
+impl<E: fmt::Debug + fmt::Display> core::error::Error for ConnectError<E> {}
+
 /// The password file as the adapter read it.
 struct PasswordFile {
     contents: String,

@@ -44,6 +44,8 @@ impl core::fmt::Display for CollectError {
     }
 }
 
+impl core::error::Error for CollectError {}
+
 /// The result of one statement.
 #[derive(Debug, Clone, Default)]
 pub struct QueryResult {

@@ -5,7 +5,7 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::machine::{Event, RequestId};
+use crate::machine::{Event, Protocol, RequestId};
 use crate::result::row::{columns_of, Column};
 use crate::result::RowRef;
 use crate::server_error::ServerError;
@@ -21,6 +21,8 @@ pub struct RowVisitor<F, E> {
     rows: u64,
     server_error: Option<ServerError>,
     copy: bool,
+    /// COPY FROM STDIN started: true until it was failed.
+    copy_in: bool,
     failed: Option<E>,
 }
 
@@ -55,12 +57,15 @@ impl<F: FnMut(RowRef<'_>) -> Result<(), E>, E> RowVisitor<F, E> {
             rows: 0,
             server_error: None,
             copy: false,
+            copy_in: false,
             failed: None,
         }
     }
 
     /// Takes one event (events of other requests are ignored). `true` when the
-    /// reading is over: the request is done, or the callback failed.
+    /// reading stops: the request is done, the callback failed, or a COPY FROM
+    /// STDIN started (then call [`fail_copy_in`](Self::fail_copy_in) and read on:
+    /// nothing here sends COPY data, and the request cannot end until it fails).
     #[inline]
     pub fn on_event(&mut self, ev: &Event<'_>) -> bool {
         // Each arm checks the request itself: a row is matched at once,
@@ -87,15 +92,31 @@ impl<F: FnMut(RowRef<'_>) -> Result<(), E>, E> RowVisitor<F, E> {
                 self.server_error
                     .get_or_insert_with(|| ServerError::from_fields(error));
             }
-            Event::CopyInStart { request, .. } | Event::CopyOutStart { request, .. }
-                if *request == me =>
-            {
-                self.copy = true
+            Event::CopyInStart { request, .. } if *request == me => {
+                self.copy = true;
+                self.copy_in = true;
+                return true;
             }
+            Event::CopyOutStart { request, .. } if *request == me => self.copy = true,
             Event::Done { request } if *request == me => return true,
             _ => {}
         }
         false
+    }
+
+    /// Whether a COPY FROM STDIN started that was not failed yet.
+    pub fn copy_in_started(&self) -> bool {
+        self.copy_in
+    }
+
+    /// Fails the COPY FROM STDIN the statement started (unless something else
+    /// already did), so the request ends with [`VisitEnd::Copy`].
+    pub fn fail_copy_in(&mut self, proto: &mut Protocol) -> Result<(), crate::Error> {
+        self.copy_in = false;
+        if proto.in_copy_in() {
+            proto.copy_fail(crate::engine::COPY_NOT_EXPECTED)?;
+        }
+        Ok(())
     }
 
     /// Whether the callback failed (the request was not read to its end).
@@ -108,11 +129,12 @@ impl<F: FnMut(RowRef<'_>) -> Result<(), E>, E> RowVisitor<F, E> {
         if let Some(e) = self.failed {
             return Err(VisitEnd::Callback(e));
         }
-        if let Some(e) = self.server_error {
-            return Err(VisitEnd::Server(e));
-        }
+        // A COPY's error is the server's answer to our CopyFail: the COPY is the news.
         if self.copy {
             return Err(VisitEnd::Copy);
+        }
+        if let Some(e) = self.server_error {
+            return Err(VisitEnd::Server(e));
         }
         Ok(self.rows)
     }
