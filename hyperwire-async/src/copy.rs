@@ -2,14 +2,13 @@
 //! `AsyncWrite` with the `tokio` or `futures-io` feature); [`CopyOutStream`]
 //! receives it (a `Stream` of chunks, and `AsyncRead` with those features).
 
-use hyperwire_proto::engine::{copy, CopyDirection, CopyStart};
+use hyperwire_proto::engine::{copy, CopyDirection, CopyReader, CopyStart, CopyStep};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use hyperwire_proto::result::rows_affected;
-use hyperwire_proto::{Event, RequestId, ServerError};
+use hyperwire_proto::RequestId;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -24,70 +23,22 @@ const GATHER_CAPACITY: usize = 64 * 1024;
 /// A COPY OUT chunk stops gathering messages at this size.
 const MAX_CHUNK: usize = 1024 * 1024;
 
-/// How a request's end looked: its command tag, or its error.
-#[derive(Debug, Default)]
-struct Ending {
-    tag: Option<String>,
-    error: Option<ServerError>,
-}
-
-impl Ending {
-    fn result(&mut self) -> Result<u64> {
-        match self.error.take() {
-            Some(e) => Err(Error::Server(Box::new(e))),
-            None => Ok(self.tag.as_deref().and_then(rows_affected).unwrap_or(0)),
-        }
-    }
-}
-
-/// Reads `request`'s events until its `Done`, noting its tag and error; `chunk`
-/// receives COPY OUT data and stops the reading when it returns true. Once
-/// `chunk` took data, the reading also stops when the bytes already received
-/// are used up (ready with `false`) rather than waiting for more.
-fn poll_request<R: Runtime>(
+/// Reads `reader` until it hands out data or the COPY ends (see
+/// [`CopyReader::poll`]); the request is untracked at its end.
+fn poll_copy<R: Runtime>(
     conn: &mut Connection<R>,
-    request: RequestId,
-    ending: &mut Ending,
+    reader: &mut CopyReader,
     cx: &mut Context<'_>,
-    mut chunk: impl FnMut(&[u8]) -> bool,
-) -> Poll<Result<bool>> {
-    let mut took_data = false;
+    mut data: impl FnMut(&[u8]) -> bool,
+) -> Poll<Result<CopyStep>> {
     loop {
-        let mut done = false;
-        let taken = conn.take_events(&mut |ev| {
-            match ev {
-                Event::CopyData { request: r, data } if *r == request => {
-                    took_data = true;
-                    if chunk(data) {
-                        return Some(());
-                    }
-                }
-                Event::CommandComplete { request: r, tag } if *r == request => {
-                    ending.tag = Some((*tag).to_owned());
-                }
-                Event::ServerError { request: r, error } if *r == request => {
-                    ending
-                        .error
-                        .get_or_insert_with(|| ServerError::from_fields(error));
-                }
-                Event::Done { request: r } if *r == request => {
-                    done = true;
-                    return Some(());
-                }
-                _ => {}
+        match reader.poll(&mut conn.proto, &mut conn.inbox, &mut data)? {
+            CopyStep::NeedIo => {}
+            CopyStep::Done => {
+                conn.untrack(reader.request());
+                return Poll::Ready(Ok(CopyStep::Done));
             }
-            None
-        });
-        match taken {
-            Err(e) => return Poll::Ready(Err(e)),
-            Ok(Some(())) => {
-                if done {
-                    conn.untrack(request);
-                }
-                return Poll::Ready(Ok(done));
-            }
-            Ok(None) if took_data => return Poll::Ready(Ok(false)),
-            Ok(None) => {}
+            step => return Poll::Ready(Ok(step)),
         }
         ready!(io::poll_pump(&mut conn.io, &mut conn.proto, cx))?;
     }
@@ -99,9 +50,8 @@ fn poll_request<R: Runtime>(
 /// connection's [`crate::DropPolicy`].
 pub struct CopyOutStream<'c, R: Runtime> {
     conn: &'c mut Connection<R>,
-    request: RequestId,
+    reader: CopyReader,
     done: bool,
-    ending: Ending,
     /// The unread part of a chunk (`AsyncRead` reads chunks piecewise).
     rest: Bytes,
     /// An error that came after data: reported after that data.
@@ -111,7 +61,7 @@ pub struct CopyOutStream<'c, R: Runtime> {
 impl<R: Runtime> std::fmt::Debug for CopyOutStream<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CopyOutStream")
-            .field("request", &self.request)
+            .field("request", &self.reader.request())
             .finish_non_exhaustive()
     }
 }
@@ -119,7 +69,7 @@ impl<R: Runtime> std::fmt::Debug for CopyOutStream<'_, R> {
 impl<R: Runtime> CopyOutStream<'_, R> {
     /// The command tag (`COPY n`), once the stream ended.
     pub fn tag(&self) -> Option<&str> {
-        self.ending.tag.as_deref()
+        self.reader.tag()
     }
 
     /// The next chunk; `None` at the end (the error, if any, comes first).
@@ -131,16 +81,15 @@ impl<R: Runtime> CopyOutStream<'_, R> {
             if self.done {
                 // The end: the error that ended the COPY (once), then nothing.
                 if let Some(e) = self.failed.take() {
-                    self.ending.error = None;
                     return Poll::Ready(Some(Err(e)));
                 }
-                return Poll::Ready(self.ending.result().err().map(Err));
+                return Poll::Ready(self.reader.outcome().err().map(|e| Err(e.into())));
             }
             // Every CopyData message already received goes into one chunk: one
             // allocation per read rather than per message (PostgreSQL sends a
             // message per row; the boundaries carry no meaning in COPY data).
             let mut gathered: Vec<u8> = Vec::new();
-            let polled = poll_request(self.conn, self.request, &mut self.ending, cx, |data| {
+            let polled = poll_copy(self.conn, &mut self.reader, cx, |data| {
                 if gathered.is_empty() {
                     gathered.reserve(data.len().max(GATHER_CAPACITY));
                 }
@@ -160,8 +109,8 @@ impl<R: Runtime> CopyOutStream<'_, R> {
                         None => return Poll::Ready(Some(Err(e))),
                     }
                 }
-                Ok(done) => {
-                    self.done = done;
+                Ok(step) => {
+                    self.done = step == CopyStep::Done;
                     if let Some(chunk) = got {
                         return Poll::Ready(Some(Ok(chunk)));
                     }
@@ -243,12 +192,10 @@ impl<R: Runtime> tokio::io::AsyncRead for CopyOutStream<'_, R> {
 #[derive(Debug)]
 pub struct CopyIn<'c, R: Runtime> {
     conn: &'c mut Connection<R>,
-    request: RequestId,
+    /// Reads the server's answer to the end.
+    reader: CopyReader,
     /// CopyDone or CopyFail was queued.
     ended: bool,
-    /// The server's answer to the end arrived.
-    done: bool,
-    ending: Ending,
     rows: Option<u64>,
 }
 
@@ -268,10 +215,10 @@ impl<R: Runtime> CopyIn<'_, R> {
     pub async fn abort(mut self, reason: &str) -> Result<()> {
         self.ended = true;
         self.conn.proto.copy_fail(reason)?;
-        match std::future::poll_fn(|cx| self.poll_finish(cx)).await {
-            Err(Error::Server(e)) if copy::abort_acknowledged(&e) => Ok(()),
-            other => other.map(drop),
-        }
+        self.reader.aborted();
+        std::future::poll_fn(|cx| self.poll_finish(cx))
+            .await
+            .map(drop)
     }
 
     /// The rows loaded, once the COPY finished (through `AsyncWrite`'s close).
@@ -306,16 +253,8 @@ impl<R: Runtime> CopyIn<'_, R> {
             self.ended = true;
             self.conn.proto.copy_done()?;
         }
-        while !self.done {
-            self.done = ready!(poll_request(
-                self.conn,
-                self.request,
-                &mut self.ending,
-                cx,
-                |_| false
-            ))?;
-        }
-        let rows = self.ending.result()?;
+        while ready!(poll_copy(self.conn, &mut self.reader, cx, |_| false))? != CopyStep::Done {}
+        let rows = self.reader.outcome()?;
         self.rows = Some(rows);
         Poll::Ready(Ok(rows))
     }
@@ -426,10 +365,8 @@ impl<R: Runtime> Connection<R> {
         let request = start_copy(self, sql, CopyDirection::In).await?;
         Ok(CopyIn {
             conn: self,
-            request,
+            reader: CopyReader::new(request),
             ended: false,
-            done: false,
-            ending: Ending::default(),
             rows: None,
         })
     }
@@ -447,11 +384,11 @@ impl<R: Runtime> Connection<R> {
         mut f: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<u64> {
         let request = start_copy(self, sql, CopyDirection::Out).await?;
-        let mut ending = Ending::default();
+        let mut reader = CopyReader::new(request);
         let mut failed = None;
         loop {
-            let done = std::future::poll_fn(|cx| {
-                poll_request(self, request, &mut ending, cx, |data| {
+            let step = std::future::poll_fn(|cx| {
+                poll_copy(self, &mut reader, cx, |data| {
                     f(data).map_err(|e| failed = Some(e)).is_err()
                 })
             })
@@ -459,8 +396,8 @@ impl<R: Runtime> Connection<R> {
             if let Some(e) = failed {
                 return Err(e);
             }
-            if done {
-                return ending.result();
+            if step == CopyStep::Done {
+                return Ok(reader.outcome()?);
             }
         }
     }
@@ -470,9 +407,8 @@ impl<R: Runtime> Connection<R> {
         let request = start_copy(self, sql, CopyDirection::Out).await?;
         Ok(CopyOutStream {
             conn: self,
-            request,
+            reader: CopyReader::new(request),
             done: false,
-            ending: Ending::default(),
             rest: Bytes::new(),
             failed: None,
         })

@@ -1,13 +1,12 @@
 //! COPY FROM STDIN as `std::io::Write`, COPY TO STDOUT as `std::io::Read`.
 
-use hyperwire_proto::engine::{copy, CopyDirection, CopyStart};
+use hyperwire_proto::engine::{copy, CopyDirection, CopyReader, CopyStart, CopyStep};
 use std::io::{self, Read, Write};
 
-use hyperwire_proto::{Event, RequestId, ServerError};
+use hyperwire_proto::RequestId;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use hyperwire_proto::result::rows_affected;
 
 /// CopyData messages are filled up to this size before being queued.
 const CHUNK: usize = 64 * 1024;
@@ -28,6 +27,36 @@ fn start(client: &mut Client, sql: &str, direction: CopyDirection) -> Result<Req
     let request = reader.request();
     client.read(reader)?;
     Ok(request)
+}
+
+/// Reads `reader` until it hands out data or the COPY ends, applying the request
+/// timeout and its policy.
+fn poll_copy(
+    client: &mut Client,
+    reader: &mut CopyReader,
+    mut data: impl FnMut(&[u8]) -> bool,
+) -> Result<CopyStep> {
+    let deadline = client.request_deadline();
+    loop {
+        let conn = &mut client.conn;
+        match reader.poll(&mut conn.proto, &mut conn.inbox, &mut data)? {
+            CopyStep::NeedIo => {}
+            step => return Ok(step),
+        }
+        if let Err(e) = conn.pump(deadline) {
+            if matches!(e, Error::Timeout) {
+                client.on_timeout(reader.request());
+                reader.settled();
+            }
+            return Err(e);
+        }
+    }
+}
+
+/// Reads `reader` to the COPY's end: the rows loaded, or the error.
+fn copy_end(client: &mut Client, reader: &mut CopyReader) -> Result<u64> {
+    while poll_copy(client, reader, |_| false)? != CopyStep::Done {}
+    Ok(reader.outcome()?)
 }
 
 /// Data for COPY FROM STDIN. Call [`finish`](Self::finish) to commit; dropping it
@@ -71,36 +100,16 @@ impl<'c> CopyIn<'c> {
         self.finished = true;
         self.queue_buffered()?;
         self.client.conn.proto.copy_done()?;
-        self.wait_end()
-            .map(|tag| tag.and_then(|t| rows_affected(&t)).unwrap_or(0))
+        copy_end(self.client, &mut CopyReader::new(self.request))
     }
 
     /// Aborts the COPY with `reason` (the server's error quotes it); nothing is loaded.
     pub fn abort(mut self, reason: &str) -> Result<()> {
         self.finished = true;
         self.client.conn.proto.copy_fail(reason)?;
-        match self.wait_end() {
-            Err(Error::Server(e)) if copy::abort_acknowledged(&e) => Ok(()),
-            other => other.map(drop),
-        }
-    }
-
-    fn wait_end(&mut self) -> Result<Option<String>> {
-        let mut tag = None;
-        let mut error = None;
-        self.client.run(self.request, |ev| {
-            match ev {
-                Event::CommandComplete { tag: t, .. } => tag = Some((*t).to_owned()),
-                Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
-                Event::Done { .. } => return Ok(true),
-                _ => {}
-            }
-            Ok(false)
-        })?;
-        match error {
-            Some(e) => Err(Error::Server(Box::new(e))),
-            None => Ok(tag),
-        }
+        let mut reader = CopyReader::new(self.request);
+        reader.aborted();
+        copy_end(self.client, &mut reader).map(drop)
     }
 }
 
@@ -149,11 +158,9 @@ impl Drop for CopyIn<'_> {
 /// The data of COPY TO STDOUT, streamed.
 pub struct CopyOut<'c> {
     client: &'c mut Client,
-    request: RequestId,
+    reader: CopyReader,
     chunk: Vec<u8>,
     pos: usize,
-    done: bool,
-    tag: Option<String>,
 }
 
 impl<'c> CopyOut<'c> {
@@ -161,17 +168,15 @@ impl<'c> CopyOut<'c> {
         let request = start(client, sql, CopyDirection::Out)?;
         Ok(CopyOut {
             client,
-            request,
+            reader: CopyReader::new(request),
             chunk: Vec::new(),
             pos: 0,
-            done: false,
-            tag: None,
         })
     }
 
     /// The command tag (`COPY n`), once all data was read.
     pub fn tag(&self) -> Option<&str> {
-        self.tag.as_deref()
+        self.reader.tag()
     }
 
     /// Reads the next CopyData message into `chunk` (`Ok(false)` at the end).
@@ -187,31 +192,14 @@ impl<'c> CopyOut<'c> {
     /// Hands the next CopyData message to `f` where it arrived, in the receive
     /// buffer (`Ok(false)` at the end, `f` not called).
     pub(crate) fn next_with(&mut self, mut f: impl FnMut(&[u8])) -> Result<bool> {
-        let mut error = None;
         let mut got = false;
-        let tag = &mut self.tag;
-        let mut done = false;
-        self.client.run(self.request, |ev| {
-            match ev {
-                Event::CopyData { data, .. } => {
-                    f(data);
-                    got = true;
-                    return Ok(true);
-                }
-                Event::CommandComplete { tag: t, .. } => *tag = Some((*t).to_owned()),
-                Event::ServerError { error: e, .. } => error = Some(ServerError::from_fields(e)),
-                Event::Done { .. } => {
-                    done = true;
-                    return Ok(true);
-                }
-                _ => {}
-            }
-            Ok(false)
+        let step = poll_copy(self.client, &mut self.reader, |data| {
+            f(data);
+            got = true;
+            true
         })?;
-        self.done = done;
-        if let Some(e) = error {
-            self.drain();
-            return Err(Error::Server(Box::new(e)));
+        if step == CopyStep::Done {
+            self.reader.outcome()?;
         }
         Ok(got)
     }
@@ -228,7 +216,7 @@ impl<'c> CopyOut<'c> {
         self.chunk.clear();
         self.pos = 0;
         let mut failed = None;
-        while !self.done {
+        while !self.reader.is_done() {
             let got = self.next_with(|data| {
                 if failed.is_none() {
                     match out.write_all(data) {
@@ -238,9 +226,9 @@ impl<'c> CopyOut<'c> {
                 }
             })?;
             if let Some(e) = failed {
-                if !self.done {
-                    self.client.cancel_and_drain(self.request);
-                    self.done = true;
+                if !self.reader.is_done() {
+                    self.client.cancel_and_drain(self.reader.request());
+                    self.reader.settled();
                 }
                 return Err(Error::Io(e));
             }
@@ -250,20 +238,12 @@ impl<'c> CopyOut<'c> {
         }
         Ok(bytes)
     }
-
-    fn drain(&mut self) {
-        if self.done {
-            return;
-        }
-        self.client.drain(self.request);
-        self.done = true;
-    }
 }
 
 impl Read for CopyOut<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos >= self.chunk.len() {
-            if self.done || !self.next_chunk().map_err(io_err)? {
+            if self.reader.is_done() || !self.next_chunk().map_err(io_err)? {
                 return Ok(0);
             }
         }
@@ -278,11 +258,10 @@ impl Read for CopyOut<'_> {
 
 impl Drop for CopyOut<'_> {
     fn drop(&mut self) {
-        if self.done || !self.client.is_healthy() {
+        if self.reader.is_done() || !self.client.is_healthy() {
             return;
         }
-        self.client.cancel_and_drain(self.request);
-        self.done = true;
+        self.client.cancel_and_drain(self.reader.request());
     }
 }
 

@@ -1175,3 +1175,84 @@ fn rows_read_in_place_refuse_a_copy_in_without_hanging() {
     assert!(done);
     assert!(matches!(v.finish(), Err(VisitEnd::Copy)));
 }
+
+// ---- a COPY's data and end ------------------------------------------------------------
+
+mod copy_reader {
+    use super::*;
+    use hyperwire_proto::engine::{CopyReader, CopyStep, RequestError};
+    use hyperwire_proto::inbox::Inbox;
+
+    #[test]
+    fn copy_out_data_then_the_rows_of_the_tag_in_any_chunking() {
+        let answer = cat(&[
+            copy_response(b'H', 1),
+            msg(b'd', b"1\n"),
+            notice("meanwhile"),
+            msg(b'd', b"2\n"),
+            empty(b'c'),
+            complete("COPY 2"),
+            ready(b'I'),
+        ]);
+        for chunk in [1, 5, answer.len()] {
+            let mut p = ready_machine();
+            let id = p.query("COPY t TO STDOUT").unwrap();
+            take_sent(&mut p);
+            let (mut r, mut inbox) = (CopyReader::new(id), Inbox::default());
+            let mut data = Vec::new();
+            let mut ended = false;
+            for part in answer.chunks(chunk) {
+                p.receive(part);
+                loop {
+                    match r.poll(&mut p, &mut inbox, |d| {
+                        data.extend_from_slice(d);
+                        false
+                    }) {
+                        Ok(CopyStep::Data) => continue,
+                        Ok(CopyStep::Done) => {
+                            ended = true;
+                            break;
+                        }
+                        Ok(_) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            assert!(ended && r.is_done());
+            assert_eq!(data, b"1\n2\n", "chunk {chunk}");
+            assert_eq!(r.tag(), Some("COPY 2"));
+            assert_eq!(r.outcome(), Ok(2));
+            assert_eq!(inbox.take_notices().count(), 1);
+        }
+    }
+
+    #[test]
+    fn an_abort_is_acknowledged_by_57014_and_other_errors_are_errors() {
+        for (aborted, code, expected) in [
+            (true, "57014", Ok(0)),
+            (false, "57014", Err("57014")),
+            (true, "22P02", Err("22P02")),
+        ] {
+            let mut p = ready_machine();
+            let id = p.query("COPY t FROM STDIN").unwrap();
+            take_sent(&mut p);
+            p.receive(&copy_response(b'G', 1));
+            drain(&mut p);
+            p.copy_fail("stop").unwrap();
+            let mut r = CopyReader::new(id);
+            if aborted {
+                r.aborted();
+            }
+            p.receive(&cat(&[error(code, "COPY failed"), ready(b'I')]));
+            assert_eq!(
+                r.poll(&mut p, &mut Inbox::default(), |_| false),
+                Ok(CopyStep::Done)
+            );
+            let got = r.outcome().map_err(|e| match e {
+                RequestError::Server(e) => e.code().to_owned(),
+                other => other.to_string(),
+            });
+            assert_eq!(got, expected.map_err(str::to_owned), "{aborted} {code}");
+        }
+    }
+}

@@ -24,6 +24,7 @@ pub use connect::{
     AttemptError, AttemptFailure, CancelTlsMode, ConnectAction, ConnectError, Connected, Connector,
     Environment, ScramKeyStore,
 };
+pub use copy::{CopyReader, CopyStep};
 pub use copy_start::{CopyDirection, CopyStart};
 pub use policy::AbandonPolicy;
 pub use prepare::{execute_prepared, PrepareReader, PreparedStatement};
