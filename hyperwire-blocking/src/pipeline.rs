@@ -5,7 +5,7 @@ use hyperwire_proto::RequestId;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use hyperwire_proto::result::{Collector, QueryResult};
+use hyperwire_proto::result::QueryResult;
 
 /// Statements queued to be sent together; see [`Client::pipeline`].
 pub struct Pipeline<'c> {
@@ -40,15 +40,13 @@ impl<'c> Pipeline<'c> {
                     continue;
                 }
             };
-            let mut c = Collector::default();
-            self.client.run(id, |ev| Ok(c.on_event(ev)))?;
-            let copy = c.saw_copy();
-            out.push(c.finish().map_err(Error::from).and_then(|mut results| {
-                if copy {
-                    return Err(Error::UnexpectedResult("COPY inside a pipeline"));
-                }
-                Ok(results.pop().unwrap_or_default())
-            }));
+            // The query methods' reader: a server error (or a COPY) fails only
+            // this item; a broken connection ends the pipeline.
+            match self.client.collect(id) {
+                Ok(mut results) => out.push(Ok(results.pop().unwrap_or_default())),
+                Err(e @ (Error::Server(_) | Error::UnexpectedResult(_))) => out.push(Err(e)),
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
