@@ -45,7 +45,7 @@ echo "== fuzz smoke run"
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
     secs="${HYPERWIRE_FUZZ_SECONDS:-30}"
-    for target in backend_decode machine_bytes machine_states machine_ops scram conninfo values hyper_copy; do
+    for target in backend_decode machine_bytes machine_states machine_ops scram conninfo values hyper_copy engine; do
         # A scratch copy of the corpus: the committed one stays small.
         work=$(mktemp -d)
         log=$(mktemp)
