@@ -546,6 +546,7 @@ fn cancel_over_tls_reads_exactly_one_answer_byte() {
     assert_eq!(x.poll_action(), CancelAction::StartTls { direct: false });
     x.tls_established();
     assert_eq!(x.pending_send(), cancel_request().as_bytes());
+    x.advance_send(16);
     x.recv_eof();
     assert_eq!(x.poll_action(), CancelAction::Done);
 
@@ -578,6 +579,15 @@ fn cancel_answers_are_parsed_as_strictly_as_at_startup() {
     // Closed before answering.
     let mut x = exchange(Some(CancelTlsMode::SslRequest));
     x.opened();
+    x.recv_eof();
+    assert!(matches!(
+        x.poll_action(),
+        CancelAction::Failed(CancelError::Protocol(Error::Closed(_)))
+    ));
+    // Closed before the request was written: the server never got it.
+    let mut x = exchange(None);
+    x.opened();
+    assert_eq!(x.poll_action(), CancelAction::Io);
     x.recv_eof();
     assert!(matches!(
         x.poll_action(),

@@ -141,9 +141,17 @@ impl CancelExchange {
             Stage::Handshake => CancelAction::StartTls {
                 direct: self.tls == Some(CancelTlsMode::Direct),
             },
-            Stage::AwaitClose if self.eof => {
+            // The close acknowledges the request only once it was written; a
+            // close before that means the server never got it.
+            Stage::AwaitClose if self.eof && self.pending_send().is_empty() => {
                 self.stage = Stage::Done;
                 CancelAction::Done
+            }
+            Stage::AwaitClose if self.eof => {
+                self.fail(CancelError::Protocol(Error::Closed(
+                    crate::ClosedReason::WithPendingRequests,
+                )));
+                self.poll_action()
             }
             Stage::AwaitClose => CancelAction::Io,
             Stage::Done => CancelAction::Done,

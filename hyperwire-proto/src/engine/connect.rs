@@ -156,7 +156,8 @@ pub struct AttemptFailure<E> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ConnectError<E> {
-    /// The attempts, in the order they were made (at least one).
+    /// The attempts, in the order they were made (at least one; none only when
+    /// the connector is polled again after it ended).
     pub attempts: Vec<AttemptFailure<E>>,
 }
 
