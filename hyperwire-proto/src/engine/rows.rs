@@ -45,6 +45,8 @@ pub struct RowReader {
     copy: bool,
     done: bool,
     max_batch: usize,
+    /// A RowDescription arrived: its formats are checked against the first row.
+    describe_formats: bool,
 }
 
 impl RowReader {
@@ -59,6 +61,7 @@ impl RowReader {
             copy: false,
             done: false,
             max_batch: ROWS_PER_BATCH,
+            describe_formats: false,
         }
     }
 
@@ -97,38 +100,32 @@ impl RowReader {
         let mut batched = 0usize;
         let mut ended = false;
         let mut fail_copy_in = false;
+        let me = self.request;
         while let Some(ev) = proto.poll_event() {
-            if inbox.take(&ev) {
-                continue;
-            }
-            if let Event::Fatal(e) = ev {
-                self.done = true;
-                self.drain_batch(out);
-                return RowsStep::Done(Err(RequestError::Protocol(e)));
-            }
-            if ev.request() != Some(self.request) {
-                continue;
-            }
+            // Each arm checks the request itself: a row is taken at once.
             match ev {
-                Event::RowDescription {
-                    description,
+                Event::DataRow {
+                    request,
+                    row,
                     formats,
-                    ..
-                } => self.columns = columns_of(&description, formats),
-                Event::DataRow { row, formats, .. } => {
-                    // Columns described before the Bind chose the formats.
-                    if self
-                        .columns
-                        .iter()
-                        .enumerate()
-                        .any(|(i, c)| c.format() != formats.get(i))
-                    {
-                        self.columns = self
+                } if request == me => {
+                    if self.describe_formats {
+                        // Columns described before the Bind chose the formats:
+                        // fixed once, from the first row's formats.
+                        self.describe_formats = false;
+                        if self
                             .columns
                             .iter()
                             .enumerate()
-                            .map(|(i, c)| c.with_format(formats.get(i)))
-                            .collect();
+                            .any(|(i, c)| c.format() != formats.get(i))
+                        {
+                            self.columns = self
+                                .columns
+                                .iter()
+                                .enumerate()
+                                .map(|(i, c)| c.with_format(formats.get(i)))
+                                .collect();
+                        }
                     }
                     self.batch.push(&row);
                     batched += 1;
@@ -136,22 +133,39 @@ impl RowReader {
                         break;
                     }
                 }
-                Event::CommandComplete { tag, .. } => self.tag = Some(tag.to_owned()),
-                Event::ServerError { error, .. } => {
+                Event::RowDescription {
+                    request,
+                    description,
+                    formats,
+                } if request == me => {
+                    self.columns = columns_of(&description, formats);
+                    self.describe_formats = true;
+                }
+                Event::CommandComplete { request, tag } if request == me => {
+                    self.tag = Some(tag.to_owned());
+                }
+                Event::ServerError { request, error } if request == me => {
                     self.error
                         .get_or_insert_with(|| ServerError::from_fields(&error));
                 }
-                Event::CopyInStart { .. } => {
+                Event::CopyInStart { request, .. } if request == me => {
                     self.copy = true;
                     fail_copy_in = true;
                     break;
                 }
-                Event::CopyOutStart { .. } => self.copy = true,
-                Event::Done { .. } => {
+                Event::CopyOutStart { request, .. } if request == me => self.copy = true,
+                Event::Done { request } if request == me => {
                     ended = true;
                     break;
                 }
-                _ => {}
+                Event::Fatal(e) => {
+                    self.done = true;
+                    self.drain_batch(out);
+                    return RowsStep::Done(Err(RequestError::Protocol(e)));
+                }
+                other => {
+                    inbox.take(&other);
+                }
             }
         }
         if fail_copy_in {
