@@ -5,7 +5,7 @@
 use core::time::Duration;
 
 /// A point on the adapter's monotonic clock, as the time since an origin the
-/// adapter chose (for example the first `std::time::Instant` it read). Only
+/// adapter chose (for example the first monotonic instant it read). Only
 /// differences between timestamps of the same clock mean anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(Duration);
