@@ -17,6 +17,12 @@ fn disabled() -> Error {
 #[derive(Debug, Clone)]
 pub(crate) struct TlsSetup(());
 
+impl TlsSetup {
+    pub(crate) fn for_cancel(&self) -> TlsSetup {
+        self.clone()
+    }
+}
+
 /// What the handshake agreed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {
@@ -32,12 +38,19 @@ pub(crate) fn setup(_: &Config, _: &str) -> Result<TlsSetup> {
     Err(disabled())
 }
 
+/// The same shape as with the feature; `TlsStream::new` says TLS is missing.
 pub(crate) fn start(
-    _: crate::stream::Stream,
-    _: &TlsSetup,
-    _: Option<Instant>,
+    stream: crate::stream::Stream,
+    setup: &TlsSetup,
+    deadline: Option<Instant>,
 ) -> Result<(crate::stream::Stream, Option<Vec<u8>>)> {
-    Err(disabled())
+    let crate::stream::Stream::Tcp(sock) = stream else {
+        return Err(disabled());
+    };
+    let mut tls = TlsStream::new(setup, sock)?;
+    tls.handshake(deadline)?;
+    let end_point = tls.server_end_point();
+    Ok((crate::stream::Stream::Tls(Box::new(tls)), end_point))
 }
 
 /// Never constructed without the feature.
