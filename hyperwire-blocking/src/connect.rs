@@ -165,16 +165,7 @@ fn attempt_error(e: AttemptError<Error>) -> Error {
 
 /// The connector's failure: one attempt's error as it is, several as a list.
 fn connect_error(e: ConnectError<Error>) -> Error {
-    let mut attempts: Vec<(String, Error)> = e
-        .attempts
-        .into_iter()
-        .map(|a| (a.endpoint, attempt_error(a.error)))
-        .collect();
-    match attempts.len() {
-        0 => Error::Config("no host to connect to".into()),
-        1 => attempts.pop().map_or(Error::Timeout, |(_, e)| e),
-        _ => Error::Connect(attempts),
-    }
+    e.report(attempt_error).unwrap_or_else(Error::Connect)
 }
 
 /// Opens a non-blocking socket to `ep`, each TCP address within `timeout`.

@@ -176,6 +176,23 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
 /// dropped stream of a large result must not desynchronize the connection).
 pub const CANCEL_THEN_DRAIN_BUDGET: u64 = 1_000_000;
 
+impl<E> ConnectError<E> {
+    /// How to report the failure, each attempt's error mapped by `f`: `Ok` with
+    /// the only attempt's own error (libpq reports a single host's error as it
+    /// is), or `Err` with every attempt labelled by its endpoint.
+    pub fn report<T>(self, mut f: impl FnMut(AttemptError<E>) -> T) -> Result<T, Vec<(String, T)>> {
+        let mut attempts: Vec<(String, T)> = self
+            .attempts
+            .into_iter()
+            .map(|a| (a.endpoint, f(a.error)))
+            .collect();
+        match attempts.len() {
+            1 => attempts.pop().map(|(_, e)| e).ok_or(attempts),
+            _ => Err(attempts),
+        }
+    }
+}
+
 impl<E: fmt::Debug + fmt::Display> core::error::Error for ConnectError<E> {}
 
 /// The password file as the adapter read it.
