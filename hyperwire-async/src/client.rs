@@ -22,7 +22,7 @@ use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
 use hyperwire_proto::engine::{Feed, QueryReader, ReadStep};
 use hyperwire_proto::result::QueryResult;
-use hyperwire_proto::statement_cache::{StatementCache, StatementPolicy};
+use hyperwire_proto::statement_cache::StatementPolicy;
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::Event;
 
@@ -93,7 +93,6 @@ pub struct Driver<R: Runtime> {
     /// The callers' count of dropped requests, and the value last acted on.
     dropped: Arc<AtomicU64>,
     dropped_seen: u64,
-    cache: StatementCache,
     max_in_flight: usize,
     closed: bool,
     subscribers: Subscribers,
@@ -128,10 +127,11 @@ impl<R: Runtime> Client<R> {
     /// The same, with another in-flight bound and statement policy (PgBouncer in
     /// transaction mode: [`StatementPolicy::Unnamed`]).
     pub fn with_options(
-        conn: Connection<R>,
+        mut conn: Connection<R>,
         max_in_flight: usize,
         policy: StatementPolicy,
     ) -> (Client<R>, Driver<R>) {
+        conn.set_statement_policy(policy);
         let max = max_in_flight.max(1);
         let (tx, rx) = mpsc::channel(max);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -151,8 +151,6 @@ impl<R: Runtime> Client<R> {
                 pending: InFlight::default(),
                 dropped,
                 dropped_seen: 0,
-                cache: StatementCache::new(policy)
-                    .with_random_prefix(crate::connect::random_seed()),
                 max_in_flight: max,
                 closed: false,
                 subscribers,
@@ -283,11 +281,11 @@ impl<R: Runtime> Driver<R> {
             reply,
             simple,
         } = command;
-        let proto = &mut self.conn.proto;
+        let (proto, cache, _) = self.conn.session.parts();
         let sent = if simple {
             QueryReader::simple(proto, &sql)
         } else {
-            QueryReader::send(proto, &mut self.cache, &sql, params)
+            QueryReader::send(proto, cache, &sql, params)
         };
         match sent {
             Ok(reader) => {
@@ -296,7 +294,7 @@ impl<R: Runtime> Driver<R> {
                 Ok(())
             }
             Err(e) => {
-                let fatal = !self.conn.proto.is_healthy();
+                let fatal = !self.conn.session.protocol_mut().is_healthy();
                 let _ = reply.send(Err(e.clone().into()));
                 if fatal {
                     return Err(e.into());
@@ -312,7 +310,9 @@ impl<R: Runtime> Driver<R> {
     /// followed by another call, see `poll`).
     fn accept(&mut self, cx: &mut Context<'_>) -> Result<()> {
         // Abandoned requests still answering count too: the core holds them.
-        while !self.closed && self.conn.proto.pending_responses() < self.max_in_flight {
+        while !self.closed
+            && self.conn.session.protocol_mut().pending_responses() < self.max_in_flight
+        {
             match Pin::new(&mut self.rx).poll_next(cx) {
                 Poll::Ready(Some(cmd)) => {
                     if !cmd.reply.is_canceled() {
@@ -342,7 +342,8 @@ impl<R: Runtime> Driver<R> {
             let Some(mut p) = self.pending.remove(id) else {
                 continue;
             };
-            match p.reader.finish(&mut self.conn.proto, &mut self.cache) {
+            let (proto, cache, _) = self.conn.session.parts();
+            match p.reader.finish(proto, cache) {
                 ReadStep::Done(r) => {
                     let result = r.map(|mut results| results.pop().unwrap_or_default());
                     let _ = p.reply.send(result.map_err(Error::from));
@@ -363,9 +364,8 @@ impl<R: Runtime> Driver<R> {
             return;
         }
         self.dropped_seen = dropped;
-        let proto = &mut self.conn.proto;
         // Abandoned requests end without a Done event: forget them now.
-        let cache = &mut self.cache;
+        let (proto, cache, _) = self.conn.session.parts();
         self.pending.retain(|id, p| {
             if p.reply.is_canceled() {
                 proto.abandon(id);
@@ -429,8 +429,8 @@ impl<R: Runtime> Future for Driver<R> {
             match step {
                 Ok(true) => {
                     this.subscribers.end(None);
-                    this.conn.proto.terminate();
-                    let (io, proto) = (&mut this.conn.io, &mut this.conn.proto);
+                    this.conn.session.protocol_mut().terminate();
+                    let (io, proto) = (&mut this.conn.io, this.conn.session.protocol_mut());
                     return io::poll_close(io, proto, cx).map(|r| r.map_err(Error::from));
                 }
                 Ok(false) => {}
@@ -441,7 +441,7 @@ impl<R: Runtime> Future for Driver<R> {
             }
             // Wait for the server (or, with room in flight, for a command:
             // accept registered that).
-            match io::poll_pump(&mut this.conn.io, &mut this.conn.proto, cx) {
+            match io::poll_pump(&mut this.conn.io, this.conn.session.protocol_mut(), cx) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => {
                     let e = Error::from(e);

@@ -1,17 +1,16 @@
 //! [`Connection`]: one owner, `&mut self` methods, every future cancel-safe.
 
 use std::future::poll_fn;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
-use hyperwire_proto::engine::policy::CLOSE_FLUSH_LIMIT;
 use hyperwire_proto::engine::{
     execute_prepared, AbandonPolicy, PrepareReader, PreparedStatement, QueryReader, ReadStep,
-    Reader,
+    Reader, Session, SettleStep, Timestamp,
 };
-use hyperwire_proto::inbox::{Inbox, Notification};
+use hyperwire_proto::inbox::Notification;
 use hyperwire_proto::result::{Collector, QueryResult, Row};
-use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
+use hyperwire_proto::statement_cache::{self, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{
     Event, Protocol, ProtocolVersion, RequestId, ServerError, TransactionStatus,
@@ -34,29 +33,19 @@ pub type DropPolicy = AbandonPolicy;
 /// used, and the next request always gets its own answer.
 pub struct Connection<R: Runtime> {
     pub(crate) io: Io<R::Socket>,
-    pub(crate) proto: Protocol,
-    cache: StatementCache,
+    /// The machine, its statement cache and inbox, the requests in flight
+    /// (if their futures are dropped, the next call settles them) and the
+    /// drop policy.
+    pub(crate) session: Session,
     target: Target,
-    pub(crate) inbox: Inbox,
-    /// The requests of calls that have not finished (if their futures are
-    /// dropped, the next call settles them).
-    in_flight: Vec<RequestId>,
-    /// A CancelThenDrain cancel not yet acknowledged (its wait was dropped): the
-    /// next call sends it again before anything else goes out.
-    cancel_pending: bool,
+    /// The origin of the session's clock.
+    origin: Instant,
     /// A cancel request under way. Once started it is always finished (the
     /// server's close awaited) before anything new is sent, even if the call
     /// that started it was dropped: a cancel abandoned midway could still reach
     /// the server later and hit the next request. (A Mutex only to stay `Sync`;
     /// it is reached through `&mut self`.)
     cancel_running: std::sync::Mutex<Option<PendingCancel>>,
-    /// A `copy_in` call is running: COPY FROM STDIN is expected. Any other call
-    /// that meets one fails it at once instead of waiting for data forever.
-    pub(crate) copy_in_allowed: bool,
-    /// The statement the in-flight query is preparing for the cache (if its
-    /// future is dropped, the cache must not wait for it forever).
-    preparing: Option<(String, Vec<u32>)>,
-    drop_policy: DropPolicy,
     /// TLS settings for the cancel connection, and whether TLS starts at once.
     cancel_tls: Option<(
         hyperwire_tls::TlsSetup,
@@ -68,7 +57,7 @@ impl<R: Runtime> std::fmt::Debug for Connection<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("target", &self.target)
-            .field("protocol", &self.proto)
+            .field("protocol", self.session.protocol())
             .finish_non_exhaustive()
     }
 }
@@ -92,19 +81,22 @@ impl<R: Runtime> Connection<R> {
     pub(crate) fn new(io: Io<R::Socket>, proto: Protocol, target: Target) -> Connection<R> {
         Connection {
             io,
-            proto,
-            cache: StatementCache::new(StatementPolicy::default())
-                .with_random_prefix(crate::connect::random_seed()),
+            session: Session::new(proto, crate::connect::random_seed()),
             target,
-            inbox: Inbox::default(),
-            in_flight: Vec::new(),
-            cancel_pending: false,
+            origin: Instant::now(),
             cancel_running: std::sync::Mutex::new(None),
-            copy_in_allowed: false,
-            preparing: None,
-            drop_policy: DropPolicy::default(),
             cancel_tls: None,
         }
+    }
+
+    /// Now, on the session's clock.
+    fn now(&self) -> Timestamp {
+        Timestamp::from_since_origin(self.origin.elapsed())
+    }
+
+    /// The machine, to send a request.
+    pub(crate) fn proto(&mut self) -> &mut Protocol {
+        self.session.protocol_mut()
     }
 
     /// Connects with a conninfo string or URL, completed by the libpq environment
@@ -125,12 +117,12 @@ impl<R: Runtime> Connection<R> {
 
     /// What happens to requests whose futures are dropped.
     pub fn set_drop_policy(&mut self, policy: DropPolicy) {
-        self.drop_policy = policy;
+        self.session.set_abandon_policy(policy);
     }
 
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
-        self.cache.set_policy(policy);
+        self.session.set_statement_policy(policy);
     }
 
     pub(crate) fn set_cancel_tls(
@@ -159,22 +151,22 @@ impl<R: Runtime> Connection<R> {
 
     /// Whether SCRAM bound the session to the TLS channel (SCRAM-SHA-256-PLUS).
     pub fn is_channel_bound(&self) -> bool {
-        self.proto.channel_bound()
+        self.session.protocol().channel_bound()
     }
 
     /// Whether SCRAM reused the salted password of an earlier connection in this
     /// process to the same server and user (the slow PBKDF2 step was skipped).
     pub fn scram_key_reused(&self) -> bool {
-        self.proto.scram_key_reused()
+        self.session.protocol().scram_key_reused()
     }
 
     /// Moves bytes once (see [`io::poll_pump`]).
-    async fn pump(&mut self) -> Result<()> {
+    pub(crate) async fn pump(&mut self) -> Result<()> {
         // A failed machine waits for nothing: its error again, never a spin on EOF.
-        if let Some(e) = self.proto.error() {
+        if let Some(e) = self.session.protocol().error() {
             return Err(e.clone().into());
         }
-        let (io, proto) = (&mut self.io, &mut self.proto);
+        let (io, proto) = (&mut self.io, self.session.protocol_mut());
         poll_fn(|cx| io::poll_pump(io, proto, cx))
             .await
             .map_err(Error::from)
@@ -182,14 +174,14 @@ impl<R: Runtime> Connection<R> {
 
     /// Writes everything pending.
     pub(crate) async fn flush(&mut self) -> Result<()> {
-        let (io, proto) = (&mut self.io, &mut self.proto);
+        let (io, proto) = (&mut self.io, self.session.protocol_mut());
         poll_fn(|cx| io::poll_flush(io, proto, cx))
             .await
             .map_err(Error::from)
     }
 
-    /// Handles the asynchronous events; returns the others to `f` until it says
-    /// stop. `Fatal` ends it with an error.
+    /// Hands the events that are not the inbox's to `f` until it says stop,
+    /// reading as needed. `Fatal` ends it with an error.
     pub(crate) async fn drive<T>(
         &mut self,
         mut f: impl FnMut(&Event<'_>) -> Option<T>,
@@ -202,108 +194,71 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Processes the events already received.
+    /// Processes the events already received (see [`Session::drive`]).
     pub(crate) fn take_events<T>(
         &mut self,
         f: &mut impl FnMut(&Event<'_>) -> Option<T>,
     ) -> Result<Option<T>> {
-        while let Some(ev) = self.proto.poll_event() {
-            if self.inbox.take(&ev) {
-                continue;
-            }
-            let unwanted_copy_in = !self.copy_in_allowed && matches!(ev, Event::CopyInStart { .. });
-            let out = match ev {
-                Event::Fatal(e) => return Err(e.into()),
-                other => f(&other),
-            };
-            if unwanted_copy_in {
-                // Nothing here will send the data: end the COPY so the request ends.
-                self.proto
-                    .copy_fail("COPY FROM STDIN can only run through copy_in")?;
-            }
-            if let Some(t) = out {
-                return Ok(Some(t));
-            }
-        }
-        Ok(None)
+        self.session.drive(f).map_err(Error::from)
     }
 
     /// Queues a ROLLBACK whose answer nobody waits for (a transaction guard was
     /// dropped). If the core cannot take it, the connection is closed rather
     /// than left inside the transaction.
     pub(crate) fn queue_rollback(&mut self) {
-        match self.proto.query("ROLLBACK") {
+        let proto = self.proto();
+        match proto.query("ROLLBACK") {
             Ok(id) => {
-                self.proto.abandon(id);
+                proto.abandon(id);
             }
-            Err(_) => self.proto.terminate(),
+            Err(_) => proto.terminate(),
         }
     }
 
-    /// Notes a request whose caller may drop its future.
-    pub(crate) fn track(&mut self, id: RequestId) {
-        if !self.in_flight.contains(&id) {
-            self.in_flight.push(id);
-        }
-    }
-
-    /// The request finished (its caller got the whole answer).
-    pub(crate) fn untrack(&mut self, id: RequestId) {
-        self.in_flight.retain(|r| *r != id);
-    }
-
-    /// Settles requests left behind by dropped futures, as the policy says.
+    /// Settles requests left behind by dropped futures, as the drop policy
+    /// says: the core decides (cancel, drain, close); this carries it out.
     pub(crate) async fn settle(&mut self) -> Result<()> {
-        self.copy_in_allowed = false;
-        if let Some((sql, types)) = self.preparing.take() {
-            self.cache.prepare_ended(&sql, &types);
-        }
-        if !self.in_flight.is_empty() {
-            // Abandoned at once, before any await: whatever happens to this
-            // future, their answers can only be discarded by the core (a COPY IN
-            // is failed).
-            for id in std::mem::take(&mut self.in_flight) {
-                self.proto.abandon(id);
-            }
-            let policy = self.drop_policy;
-            if policy.closes() {
-                if policy.cancels() {
+        self.session.expect_copy_in(false);
+        self.finish_cancel().await;
+        self.session.abandon();
+        loop {
+            let now = self.now();
+            let step = self.session.settle(now);
+            let left = self
+                .session
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(now));
+            let moved = match step {
+                SettleStep::Ready => return Ok(()),
+                SettleStep::Io => at_most::<R, _>(left, self.pump()).await,
+                SettleStep::Flush => at_most::<R, _>(left, self.flush()).await,
+                SettleStep::Cancel => {
                     if let Ok(token) = self.cancel_token() {
-                        let _ = token.cancel().await;
+                        let running = self
+                            .cancel_running
+                            .get_mut()
+                            .unwrap_or_else(|p| p.into_inner());
+                        running.get_or_insert_with(|| {
+                            Box::pin(async move { token.cancel().await.map_err(|_| ()) })
+                        });
                     }
+                    self.finish_cancel().await;
+                    self.session.cancel_finished();
+                    Ok(())
                 }
-                self.proto.terminate();
-                // Best effort, bounded: a server that stopped reading must not
-                // keep us here.
-                let _ = runtime::timeout::<R, _>(CLOSE_FLUSH_LIMIT, self.flush()).await;
-                return Err(Error::ConnectionLost(format!(
-                    "a dropped request closed the connection ({policy:?})"
-                )));
-            }
-            if policy.cancels() {
-                self.cancel_pending = true;
+                SettleStep::Closed(why) => return Err(Error::ConnectionLost(why.to_string())),
+                SettleStep::Failed(e) => return Err(e.into()),
+                _ => return Err(Error::ConnectionLost("unknown settle step".into())),
+            };
+            if let Err(e) = moved {
+                self.session.settle_failed();
+                return Err(e);
             }
         }
-        if self.cancel_pending {
-            self.cancel_pending = false;
-            // What already arrived may show the abandoned requests ended: then
-            // there is nothing to cancel.
-            self.take_events(&mut |_| None::<()>)?;
-            if self.proto.pending_responses() > 0 && self.proto.is_healthy() {
-                if let Ok(token) = self.cancel_token() {
-                    let running = self
-                        .cancel_running
-                        .get_mut()
-                        .unwrap_or_else(|p| p.into_inner());
-                    running.get_or_insert_with(|| {
-                        Box::pin(async move { token.cancel().await.map_err(|_| ()) })
-                    });
-                }
-            }
-        }
-        // The cancel returns once the server acted on it, and nothing new is sent
-        // before: it cannot reach a later request (PostgreSQL ignores a cancel
-        // that arrives while the session is idle).
+    }
+
+    /// Waits for a cancel already under way (see `cancel_running`).
+    async fn finish_cancel(&mut self) {
         let running = self
             .cancel_running
             .get_mut()
@@ -312,7 +267,6 @@ impl<R: Runtime> Connection<R> {
             let _ = cancel.as_mut().await;
             *running = None;
         }
-        Ok(())
     }
 
     /// Reads until every abandoned request has ended (the core discards their
@@ -322,7 +276,7 @@ impl<R: Runtime> Connection<R> {
         self.flush().await?;
         loop {
             self.take_events(&mut |_| None::<()>)?;
-            if self.proto.pending_responses() == 0 {
+            if self.session.protocol().pending_responses() == 0 {
                 return Ok(());
             }
             self.pump().await?;
@@ -331,13 +285,13 @@ impl<R: Runtime> Connection<R> {
 
     /// Sends pending bytes and reads `id`'s events until its `Done`.
     pub(crate) async fn run(&mut self, id: RequestId, mut f: impl FnMut(&Event<'_>)) -> Result<()> {
-        self.track(id);
+        self.session.track(id);
         self.drive(|ev| {
             f(ev);
             (matches!(ev, Event::Done { request } if *request == id)).then_some(())
         })
         .await?;
-        self.untrack(id);
+        self.session.untrack(id);
         Ok(())
     }
 
@@ -349,41 +303,22 @@ impl<R: Runtime> Connection<R> {
 
     /// Reads a request to its end through one of the core's readers (a query's
     /// statement cache retry and COPY rule, a COPY's start). Cancel-safe: the
-    /// request stays tracked, and the statement it prepares noted, until it ends,
-    /// so a dropped future is settled.
+    /// session keeps the request tracked, and the statement it prepares noted,
+    /// until it ends, so a dropped future is settled.
     pub(crate) async fn read<Rd: Reader>(&mut self, mut reader: Rd) -> Result<Rd::Output> {
-        let mut tracked: Option<RequestId> = None;
         loop {
-            let id = reader.request();
-            if tracked != Some(id) {
-                if let Some(old) = tracked.replace(id) {
-                    self.untrack(old);
-                }
-                self.track(id);
-            }
-            let step = reader.poll(&mut self.proto, &mut self.cache, &mut self.inbox);
-            if let ReadStep::Done(r) = step {
-                self.untrack(id);
-                self.preparing = None;
+            if let ReadStep::Done(r) = self.session.read(&mut reader, self.now()) {
                 return r.map_err(Error::from);
             }
             self.pump().await?;
         }
     }
 
-    /// Reads a query (see [`Connection::read`]), noting the statement it prepares.
-    async fn read_query(&mut self, reader: QueryReader) -> Result<Vec<QueryResult>> {
-        self.preparing = reader
-            .preparing()
-            .map(|(sql, types)| (sql.into(), types.into()));
-        self.read(reader).await
-    }
-
     /// Runs statements with the simple protocol (values as text).
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
         self.settle().await?;
-        let reader = QueryReader::simple(&mut self.proto, sql)?;
-        self.read_query(reader).await
+        let reader = QueryReader::simple(self.proto(), sql)?;
+        self.read(reader).await
     }
 
     /// Runs statements with the simple protocol, ignoring rows.
@@ -424,22 +359,20 @@ impl<R: Runtime> Connection<R> {
     ) -> Result<QueryResult> {
         self.settle().await?;
         let encoded = encode(params, None)?;
-        let reader = QueryReader::send(&mut self.proto, &mut self.cache, sql, encoded)?;
-        Ok(self.read_query(reader).await?.pop().unwrap_or_default())
+        let (proto, cache, _) = self.session.parts();
+        let reader = QueryReader::send(proto, cache, sql, encoded)?;
+        Ok(self.read(reader).await?.pop().unwrap_or_default())
     }
 
     pub(crate) fn send_unnamed(&mut self, sql: &str, encoded: &EncodedParams) -> Result<RequestId> {
-        Ok(statement_cache::send_unnamed(
-            &mut self.proto,
-            sql,
-            encoded,
-        )?)
+        Ok(statement_cache::send_unnamed(self.proto(), sql, encoded)?)
     }
 
     /// Prepares a named statement.
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.settle().await?;
-        let reader = PrepareReader::send(&mut self.proto, &mut self.cache, sql, None)?;
+        let (proto, cache, _) = self.session.parts();
+        let reader = PrepareReader::send(proto, cache, sql, None)?;
         self.read(reader).await
     }
 
@@ -451,7 +384,7 @@ impl<R: Runtime> Connection<R> {
     ) -> Result<Vec<Row>> {
         self.settle().await?;
         let encoded = encode(params, Some(stmt.params()))?;
-        let id = execute_prepared(&mut self.proto, stmt, &encoded)?;
+        let id = execute_prepared(self.proto(), stmt, &encoded)?;
         Ok(self
             .collect(id)
             .await?
@@ -471,7 +404,7 @@ impl<R: Runtime> Connection<R> {
             let id = encode(params, None).and_then(|e| self.send_unnamed(sql, &e));
             if let Ok(id) = id {
                 // Every item is settled if this future is dropped midway.
-                self.track(id);
+                self.session.track(id);
             }
             ids.push(id);
         }
@@ -514,7 +447,7 @@ impl<R: Runtime> Connection<R> {
     pub fn cancel_token(&self) -> Result<CancelToken<R>> {
         Ok(CancelToken::new(
             self.target.clone(),
-            self.proto.cancel_request()?,
+            self.session.protocol().cancel_request()?,
             self.cancel_tls.clone(),
         ))
     }
@@ -525,13 +458,13 @@ impl<R: Runtime> Connection<R> {
         timeout: Option<Duration>,
     ) -> Result<Option<Notification>> {
         self.settle().await?;
-        if let Some(n) = self.inbox.pop_notification() {
+        if let Some(n) = self.session.inbox_mut().pop_notification() {
             return Ok(Some(n));
         }
         let wait = async {
             loop {
                 self.take_events(&mut |_| None::<()>)?;
-                if let Some(n) = self.inbox.pop_notification() {
+                if let Some(n) = self.session.inbox_mut().pop_notification() {
                     return Ok(n);
                 }
                 self.pump().await?;
@@ -548,45 +481,57 @@ impl<R: Runtime> Connection<R> {
 
     /// Notifications received so far.
     pub fn take_notifications(&mut self) -> Vec<Notification> {
-        self.inbox.drain_notifications().collect()
+        self.session.inbox_mut().drain_notifications().collect()
     }
 
     /// Notices and warnings received so far.
     pub fn take_notices(&mut self) -> Vec<ServerError> {
-        self.inbox.take_notices().collect()
+        self.session.inbox_mut().take_notices().collect()
     }
 
     /// The transaction status after the last request.
     pub fn transaction_status(&self) -> TransactionStatus {
-        self.proto.transaction_status()
+        self.session.protocol().transaction_status()
     }
 
     /// A server parameter.
     pub fn parameter(&self, name: &str) -> Option<&str> {
-        self.proto.parameter(name)
+        self.session.protocol().parameter(name)
     }
 
     /// Whether the server is Hyper.
     pub fn is_hyper(&self) -> bool {
-        self.proto.is_hyper()
+        self.session.protocol().is_hyper()
     }
 
     /// The protocol version in use.
     pub fn protocol_version(&self) -> ProtocolVersion {
-        self.proto.protocol_version()
+        self.session.protocol().protocol_version()
     }
 
     /// Whether the connection can still be used.
     pub fn is_healthy(&self) -> bool {
-        self.proto.is_healthy()
+        self.session.protocol().is_healthy()
     }
 
     /// Sends Terminate and closes the socket.
     pub async fn close(mut self) -> Result<()> {
-        self.proto.terminate();
-        let (io, proto) = (&mut self.io, &mut self.proto);
+        self.proto().terminate();
+        let (io, proto) = (&mut self.io, self.session.protocol_mut());
         poll_fn(|cx| io::poll_close(io, proto, cx))
             .await
             .map_err(Error::from)
+    }
+}
+
+/// Runs `step` for at most `left` (a timeout is not an error: the session
+/// judges its deadlines on the next `settle`).
+async fn at_most<R: Runtime, F: std::future::Future<Output = Result<()>>>(
+    left: Option<Duration>,
+    step: F,
+) -> Result<()> {
+    match left {
+        None => step.await,
+        Some(left) => runtime::timeout::<R, _>(left, step).await.unwrap_or(Ok(())),
     }
 }

@@ -32,15 +32,16 @@ fn poll_copy<R: Runtime>(
     mut data: impl FnMut(&[u8]) -> bool,
 ) -> Poll<Result<CopyStep>> {
     loop {
-        match reader.poll(&mut conn.proto, &mut conn.inbox, &mut data)? {
+        let (proto, _, inbox) = conn.session.parts();
+        match reader.poll(proto, inbox, &mut data)? {
             CopyStep::NeedIo => {}
             CopyStep::Done => {
-                conn.untrack(reader.request());
+                conn.session.untrack(reader.request());
                 return Poll::Ready(Ok(CopyStep::Done));
             }
             step => return Poll::Ready(Ok(step)),
         }
-        ready!(io::poll_pump(&mut conn.io, &mut conn.proto, cx))?;
+        ready!(io::poll_pump(&mut conn.io, conn.session.protocol_mut(), cx))?;
     }
 }
 
@@ -214,7 +215,7 @@ impl<R: Runtime> CopyIn<'_, R> {
     /// Aborts the COPY; nothing is loaded.
     pub async fn abort(mut self, reason: &str) -> Result<()> {
         self.ended = true;
-        self.conn.proto.copy_fail(reason)?;
+        self.conn.session.protocol_mut().copy_fail(reason)?;
         self.reader.aborted();
         std::future::poll_fn(|cx| self.poll_finish(cx))
             .await
@@ -228,19 +229,23 @@ impl<R: Runtime> CopyIn<'_, R> {
 
     /// Ready when little enough is queued to take more data.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.conn.proto.pending_send().len() > MAX_QUEUED {
-            ready!(io::poll_flush(&mut self.conn.io, &mut self.conn.proto, cx))?;
+        if self.conn.session.protocol_mut().pending_send().len() > MAX_QUEUED {
+            ready!(io::poll_flush(
+                &mut self.conn.io,
+                self.conn.session.protocol_mut(),
+                cx
+            ))?;
         }
         Poll::Ready(Ok(()))
     }
 
     fn queue(&mut self, data: &[u8]) -> Result<()> {
-        if self.ended || !self.conn.proto.in_copy_in() {
+        if self.ended || !self.conn.session.protocol_mut().in_copy_in() {
             return Err(Error::UnexpectedResult(
                 "COPY FROM STDIN already ended (finished, aborted, or ended by the server)",
             ));
         }
-        self.conn.proto.copy_data(data)?;
+        self.conn.session.protocol_mut().copy_data(data)?;
         Ok(())
     }
 
@@ -251,7 +256,7 @@ impl<R: Runtime> CopyIn<'_, R> {
         }
         if !self.ended {
             self.ended = true;
-            self.conn.proto.copy_done()?;
+            self.conn.session.protocol_mut().copy_done()?;
         }
         while ready!(poll_copy(self.conn, &mut self.reader, cx, |_| false))? != CopyStep::Done {}
         let rows = self.reader.outcome()?;
@@ -267,7 +272,7 @@ impl<R: Runtime> CopyIn<'_, R> {
     }
 
     fn poll_flush_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        io::poll_flush(&mut self.conn.io, &mut self.conn.proto, cx).map_err(Error::from)
+        io::poll_flush(&mut self.conn.io, self.conn.session.protocol_mut(), cx).map_err(Error::from)
     }
 }
 
@@ -335,9 +340,9 @@ impl<R: Runtime> tokio::io::AsyncWrite for CopyIn<'_, R> {
 
 impl<R: Runtime> Drop for CopyIn<'_, R> {
     fn drop(&mut self) {
-        if !self.ended && self.conn.proto.in_copy_in() {
+        if !self.ended && self.conn.session.protocol_mut().in_copy_in() {
             // Sent with the next request; that request's settle drains the answer.
-            let _ = self.conn.proto.copy_fail(copy::ABANDONED);
+            let _ = self.conn.session.protocol_mut().copy_fail(copy::ABANDONED);
         }
     }
 }
@@ -350,12 +355,12 @@ async fn start_copy<R: Runtime>(
     direction: CopyDirection,
 ) -> Result<RequestId> {
     conn.settle().await?;
-    let reader = CopyStart::send(&mut conn.proto, sql, direction)?;
+    let reader = CopyStart::send(conn.session.protocol_mut(), sql, direction)?;
     let id = reader.request();
-    conn.copy_in_allowed = direction == CopyDirection::In;
+    conn.session.expect_copy_in(direction == CopyDirection::In);
     conn.read(reader).await?;
     // Tracked again: the COPY's data phase may still be dropped.
-    conn.track(id);
+    conn.session.track(id);
     Ok(id)
 }
 

@@ -25,8 +25,12 @@ impl<R: Runtime> Connection<R> {
     ) -> Result<Vec<Row>> {
         self.settle().await?;
         let encoded = encode(params, None)?;
-        let id =
-            statement_cache::send_unnamed_with_formats(&mut self.proto, sql, &encoded, formats)?;
+        let id = statement_cache::send_unnamed_with_formats(
+            self.session.protocol_mut(),
+            sql,
+            &encoded,
+            formats,
+        )?;
         let mut c = Collector::default();
         let mut copy_in = false;
         self.run(id, |ev| {
@@ -52,8 +56,12 @@ impl<R: Runtime> Connection<R> {
     ) -> Result<RowStream<'_, R>> {
         self.settle().await?;
         let encoded = encode(params, None)?;
-        let id =
-            statement_cache::send_unnamed_with_formats(&mut self.proto, sql, &encoded, formats)?;
+        let id = statement_cache::send_unnamed_with_formats(
+            self.session.protocol_mut(),
+            sql,
+            &encoded,
+            formats,
+        )?;
         Ok(RowStream::new(self, id))
     }
 }

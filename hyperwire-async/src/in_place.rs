@@ -41,21 +41,25 @@ impl<R: Runtime> Connection<R> {
     ) -> Result<u64> {
         self.settle().await?;
         let encoded = encode(params, None)?;
-        let id =
-            statement_cache::send_unnamed_with_formats(&mut self.proto, sql, &encoded, formats)?;
-        self.track(id);
+        let id = statement_cache::send_unnamed_with_formats(
+            self.session.protocol_mut(),
+            sql,
+            &encoded,
+            formats,
+        )?;
+        self.session.track(id);
         let mut visitor = RowVisitor::new(id, f);
         loop {
             self.drive(|ev| visitor.on_event(ev).then_some(())).await?;
             if !visitor.copy_in_started() {
                 break;
             }
-            visitor.fail_copy_in(&mut self.proto)?;
+            visitor.fail_copy_in(self.session.protocol_mut())?;
         }
         if !visitor.failed() {
             // Every answer was read; a callback that failed stopped early, and
             // the drop policy deals with the rest at the next call.
-            self.untrack(id);
+            self.session.untrack(id);
         }
         visitor.finish().map_err(|end| match end {
             VisitEnd::Server(e) => Error::Server(Box::new(e)),

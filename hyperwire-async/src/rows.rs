@@ -34,7 +34,7 @@ impl<R: Runtime> std::fmt::Debug for RowStream<'_, R> {
 impl<'c, R: Runtime> RowStream<'c, R> {
     /// The stream of `request`'s rows (already queued).
     pub(crate) fn new(conn: &'c mut Connection<R>, request: RequestId) -> Self {
-        conn.track(request);
+        conn.session.track(request);
         RowStream {
             conn,
             reader: RowReader::new(request),
@@ -61,13 +61,11 @@ impl<R: Runtime> Stream for RowStream<'_, R> {
                 return Poll::Ready(None);
             }
             let conn = &mut *this.conn;
-            match this
-                .reader
-                .poll(&mut conn.proto, &mut conn.inbox, &mut this.ready)
-            {
+            let (proto, _, inbox) = conn.session.parts();
+            match this.reader.poll(proto, inbox, &mut this.ready) {
                 RowsStep::Rows => continue,
                 RowsStep::Done(r) => {
-                    conn.untrack(this.reader.request());
+                    conn.session.untrack(this.reader.request());
                     match r {
                         Ok(_) => continue,
                         Err(e) => return Poll::Ready(Some(Err(e.into()))),
@@ -75,7 +73,7 @@ impl<R: Runtime> Stream for RowStream<'_, R> {
                 }
                 _ => {}
             }
-            match io::poll_pump(&mut conn.io, &mut conn.proto, cx) {
+            match io::poll_pump(&mut conn.io, conn.session.protocol_mut(), cx) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Pending => return Poll::Pending,

@@ -31,7 +31,7 @@ impl<'c, R: Runtime> Transaction<'c, R> {
     /// statement is queued: dropped before that, it still rolls back.
     async fn finish(&mut self, sql: &str) -> Result<()> {
         self.conn.settle().await?;
-        let id = self.conn.proto.query(sql)?;
+        let id = self.conn.session.protocol_mut().query(sql)?;
         self.finished = true;
         self.conn.collect(id).await.map(drop)
     }

@@ -3,16 +3,16 @@
 use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
-use hyperwire_proto::engine::policy::{CLOSE_FLUSH_LIMIT, DRAIN_GRACE};
 use hyperwire_proto::engine::{
     execute_prepared, AbandonPolicy, PrepareReader, PreparedStatement, QueryReader, ReadStep,
-    Reader,
+    Reader, RequestError, Session, SettleStep,
 };
-use hyperwire_proto::statement_cache::{self, StatementCache, StatementPolicy};
+use hyperwire_proto::statement_cache::{self, StatementPolicy};
 use hyperwire_proto::value::ToSql;
-use hyperwire_proto::{Event, RequestId, ServerError, TransactionStatus};
+use hyperwire_proto::{Event, Protocol, RequestId, ServerError, TransactionStatus};
 
 use crate::cancel::CancelToken;
+use crate::clock;
 use crate::conn::Conn;
 use crate::connect::{self, Target};
 use crate::error::{Error, Result};
@@ -36,18 +36,15 @@ pub type Statement = PreparedStatement;
 /// [`Error::Io`], and [`Client::is_healthy`] turns false.
 pub struct Client {
     pub(crate) conn: Conn,
-    cache: StatementCache,
     target: Target,
     tls: Option<(crate::tls::TlsSetup, hyperwire_proto::engine::CancelTlsMode)>,
-    request_timeout: Option<Duration>,
-    timeout_policy: TimeoutPolicy,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("target", &self.target)
-            .field("protocol", &self.conn.proto)
+            .field("protocol", self.conn.session.protocol())
             .finish_non_exhaustive()
     }
 }
@@ -64,32 +61,35 @@ impl Client {
 
     /// Connects with settings already complete (no environment is read).
     pub fn connect_config(config: &Config) -> Result<Client> {
-        let session = connect::connect(config)?;
+        let connected = connect::connect(config)?;
         Ok(Client {
-            conn: session.conn,
-            cache: new_cache(StatementPolicy::default()),
-            target: session.target,
-            tls: session.tls,
-            request_timeout: None,
-            timeout_policy: TimeoutPolicy::default(),
+            conn: connected.conn,
+            target: connected.target,
+            tls: connected.tls,
         })
     }
 
-    /// A deadline for every later request, and what happens when it passes.
+    /// A deadline for every later wait for the server, and what happens to the
+    /// request when it passes.
     pub fn set_request_timeout(&mut self, timeout: Option<Duration>, policy: TimeoutPolicy) {
-        self.request_timeout = timeout;
-        self.timeout_policy = policy;
+        self.conn.session.set_request_timeout(timeout);
+        self.conn.session.set_abandon_policy(policy);
     }
 
     /// Receives every notice and warning as it arrives (instead of queuing them for
     /// [`take_notices`](Self::take_notices)).
     pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
-        self.conn.inbox.set_notice_handler(handler);
+        self.conn.session.inbox_mut().set_notice_handler(handler);
     }
 
     /// The notices received so far (when no handler is set), oldest first.
     pub fn take_notices(&mut self) -> Vec<ServerError> {
-        self.conn.inbox.take_notices().collect()
+        self.conn.session.inbox_mut().take_notices().collect()
+    }
+
+    /// The machine, to send a request.
+    pub(crate) fn proto(&mut self) -> &mut Protocol {
+        self.conn.session.protocol_mut()
     }
 
     /// Sends pending bytes and reads one request's events until its `Done`,
@@ -99,77 +99,94 @@ impl Client {
         id: RequestId,
         mut f: impl FnMut(&Event<'_>) -> Result<bool>,
     ) -> Result<()> {
-        let deadline = self.request_timeout.map(|t| Instant::now() + t);
-        let result = self.conn.drive(deadline, |ev| {
-            let mine = ev.request() == Some(id);
-            Ok(if f(&ev)? && mine { Some(()) } else { None })
-        });
-        match result {
+        self.poll_until(id, |session| {
+            session
+                .drive(|ev| match f(ev) {
+                    Ok(stop) => (stop && ev.request() == Some(id)).then_some(Ok(())),
+                    Err(e) => Some(Err(e)),
+                })
+                .map_err(Error::from)
+                .and_then(|r| r.transpose())
+                .transpose()
+        })
+    }
+
+    /// Polls `id`'s reading with `poll` until it answers, moving bytes in
+    /// between. The request timeout bounds each wait; past it the policy deals
+    /// with the request and `Err(Timeout)` is returned.
+    pub(crate) fn poll_until<T>(
+        &mut self,
+        id: RequestId,
+        mut poll: impl FnMut(&mut Session) -> Option<Result<T>>,
+    ) -> Result<T> {
+        self.conn.session.track(id);
+        self.conn.session.start_wait(clock::now());
+        loop {
+            if let Some(r) = poll(&mut self.conn.session) {
+                self.conn.session.untrack(id);
+                return r;
+            }
+            self.wait()?;
+        }
+    }
+
+    /// Moves bytes until something arrived or the session's deadline passed;
+    /// then the requests in flight are abandoned and settled as the policy says,
+    /// and `Err(Timeout)` returned.
+    pub(crate) fn wait(&mut self) -> Result<()> {
+        let deadline = self.conn.session.poll_timeout().map(clock::instant);
+        match self.conn.pump(deadline) {
             Err(Error::Timeout) => {
-                self.on_timeout(id);
+                self.conn.session.abandon();
+                self.settle();
                 Err(Error::Timeout)
             }
             other => other,
         }
     }
 
-    /// Reads and drops the rest of `id`'s answers. If that fails or outlasts a grace
-    /// period, the connection is closed: it can no longer be trusted.
-    pub(crate) fn drain(&mut self, id: RequestId) {
-        let grace = Some(Instant::now() + DRAIN_GRACE);
-        let drained = self.conn.drive(grace, |ev| {
-            Ok(matches!(ev, Event::Done { request } if request == id).then_some(()))
-        });
-        if drained.is_err() {
-            self.conn.proto.terminate();
-        }
+    /// Gives up on the requests in flight, with `policy`, and settles them now.
+    pub(crate) fn give_up(&mut self, id: RequestId, policy: TimeoutPolicy) {
+        self.conn.session.track(id);
+        self.conn.session.abandon_with(policy);
+        self.settle();
     }
 
-    /// Cancels the running request `id`, then drains it. The cancel returns once the
-    /// server acted on it, and we wait for `id`'s end, so a late cancel cannot hit
-    /// a later request.
-    pub(crate) fn cancel_and_drain(&mut self, id: RequestId) {
-        if let Ok(token) = self.cancel_token() {
-            let _ = token.cancel();
+    /// Deals with abandoned requests as the core asks (cancel, drain, close).
+    /// Whatever happens the connection's state is known after: usable, or not
+    /// healthy.
+    fn settle(&mut self) {
+        loop {
+            let step = self.conn.session.settle(clock::now());
+            let deadline = self.conn.session.poll_timeout().map(clock::instant);
+            let moved = match step {
+                SettleStep::Io => self.conn.pump(deadline),
+                SettleStep::Flush => self.conn.flush(deadline),
+                SettleStep::Cancel => {
+                    let _ = self.cancel_token().and_then(|t| t.cancel());
+                    self.conn.session.cancel_finished();
+                    Ok(())
+                }
+                _ => return,
+            };
+            match moved {
+                Ok(()) | Err(Error::Timeout) => {}
+                Err(_) => return self.conn.session.settle_failed(),
+            }
         }
-        self.drain(id);
     }
 
     /// Writes everything pending for request `id`, waiting at most the request
-    /// timeout for the socket to take it; past it, the timeout policy applies (a COPY
-    /// FROM STDIN in progress is failed first, so a drain can end).
+    /// timeout for the socket to take it; past it, the timeout policy applies.
     pub(crate) fn flush_request(&mut self, id: RequestId) -> Result<()> {
-        let deadline = self.request_timeout.map(|t| Instant::now() + t);
+        self.conn.session.start_wait(clock::now());
+        let deadline = self.conn.session.poll_timeout().map(clock::instant);
         match self.conn.flush(deadline) {
             Err(Error::Timeout) => {
-                if self.conn.proto.in_copy_in() {
-                    let _ = self.conn.proto.copy_fail("the request timed out");
-                }
-                self.on_timeout(id);
+                self.give_up(id, self.conn.session.abandon_policy());
                 Err(Error::Timeout)
             }
             other => other,
-        }
-    }
-
-    /// The deadline of a request sent now (or of one wait for its answers).
-    pub(crate) fn request_deadline(&self) -> Option<Instant> {
-        self.request_timeout.map(|t| Instant::now() + t)
-    }
-
-    /// `id` outlived its timeout: the policy acts (cancel, drain or close).
-    pub(crate) fn on_timeout(&mut self, id: RequestId) {
-        let policy = self.timeout_policy;
-        if policy.cancels() {
-            if let Ok(token) = self.cancel_token() {
-                let _ = token.cancel();
-            }
-        }
-        if policy.closes() {
-            self.conn.proto.terminate();
-            let _ = self.conn.flush(Some(Instant::now() + CLOSE_FLUSH_LIMIT));
-        } else {
-            self.drain(id);
         }
     }
 
@@ -182,26 +199,22 @@ impl Client {
     /// statement cache retry and COPY rule, a COPY's start), applying the request
     /// timeout and its policy.
     pub(crate) fn read<R: Reader>(&mut self, mut reader: R) -> Result<R::Output> {
-        let deadline = self.request_timeout.map(|t| Instant::now() + t);
+        self.conn.session.start_wait(clock::now());
         loop {
-            let (proto, inbox) = (&mut self.conn.proto, &mut self.conn.inbox);
-            if let ReadStep::Done(r) = reader.poll(proto, &mut self.cache, inbox) {
+            if let ReadStep::Done(r) = self.conn.session.read(&mut reader, clock::now()) {
+                if matches!(r, Err(RequestError::TimedOut)) {
+                    self.settle();
+                }
                 return r.map_err(Error::from);
             }
-            if let Err(e) = self.conn.pump(deadline) {
-                reader.abandon(&mut self.cache);
-                if matches!(e, Error::Timeout) {
-                    self.on_timeout(reader.request());
-                }
-                return Err(e);
-            }
+            self.wait()?;
         }
     }
 
     /// Runs one or more statements with the simple protocol (no parameters; every
     /// value as text). One result per statement.
     pub fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
-        let reader = QueryReader::simple(&mut self.conn.proto, sql)?;
+        let reader = QueryReader::simple(self.proto(), sql)?;
         self.read(reader)
     }
 
@@ -226,23 +239,20 @@ impl Client {
     /// when not inside a transaction.
     pub fn query_result(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<QueryResult> {
         let encoded = encode_params(params, None)?;
-        let reader = QueryReader::send(&mut self.conn.proto, &mut self.cache, sql, encoded)?;
+        let (proto, cache, _) = self.conn.session.parts();
+        let reader = QueryReader::send(proto, cache, sql, encoded)?;
         Ok(self.read(reader)?.pop().unwrap_or_default())
     }
 
     /// How queries are sent (see [`StatementPolicy`]); clears the cache.
     pub fn set_statement_policy(&mut self, policy: StatementPolicy) {
-        self.cache.set_policy(policy);
+        self.conn.session.set_statement_policy(policy);
     }
 
     /// The unnamed statement, parsed now (pipelines).
     pub(crate) fn send_query(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<RequestId> {
         let encoded = encode_params(params, None)?;
-        Ok(statement_cache::send_unnamed(
-            &mut self.conn.proto,
-            sql,
-            &encoded,
-        )?)
+        Ok(statement_cache::send_unnamed(self.proto(), sql, &encoded)?)
     }
 
     /// Exactly one row, or [`Error::RowCount`].
@@ -272,13 +282,15 @@ impl Client {
 
     /// Prepares a named statement (parameter types are inferred by the server).
     pub fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        let reader = PrepareReader::send(&mut self.conn.proto, &mut self.cache, sql, None)?;
+        let (proto, cache, _) = self.conn.session.parts();
+        let reader = PrepareReader::send(proto, cache, sql, None)?;
         self.read(reader)
     }
 
     /// Prepares a named statement with declared parameter types (0: inferred).
     pub fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<Statement> {
-        let reader = PrepareReader::send(&mut self.conn.proto, &mut self.cache, sql, Some(types))?;
+        let (proto, cache, _) = self.conn.session.parts();
+        let reader = PrepareReader::send(proto, cache, sql, Some(types))?;
         self.read(reader)
     }
 
@@ -298,14 +310,13 @@ impl Client {
 
     fn send_prepared(&mut self, stmt: &Statement, params: &[&dyn ToSql]) -> Result<RequestId> {
         let encoded = encode_params(params, Some(stmt.params()))?;
-        Ok(execute_prepared(&mut self.conn.proto, stmt, &encoded)?)
+        Ok(execute_prepared(self.proto(), stmt, &encoded)?)
     }
 
     /// Deallocates a prepared statement.
     pub fn close_statement(&mut self, stmt: Statement) -> Result<()> {
         let id = self
-            .conn
-            .proto
+            .proto()
             .request()
             .close_statement(stmt.name())
             .sync()
@@ -322,7 +333,7 @@ impl Client {
 
     /// A token that cancels this session's running request from any thread.
     pub fn cancel_token(&self) -> Result<CancelToken> {
-        let request = self.conn.proto.cancel_request()?;
+        let request = self.conn.session.protocol().cancel_request()?;
         Ok(CancelToken::new(
             self.target.clone(),
             request,
@@ -332,12 +343,12 @@ impl Client {
 
     /// Notifications received so far, oldest first.
     pub fn notifications(&mut self) -> impl Iterator<Item = Notification> + '_ {
-        self.conn.inbox.drain_notifications()
+        self.conn.session.inbox_mut().drain_notifications()
     }
 
     /// How many notifications were dropped because nobody read them.
     pub fn dropped_notifications(&self) -> u64 {
-        self.conn.inbox.dropped_notifications()
+        self.conn.session.inbox().dropped_notifications()
     }
 
     /// Waits for a notification while idle. `Ok(None)` after `timeout`.
@@ -347,13 +358,13 @@ impl Client {
     ) -> Result<Option<Notification>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if let Some(n) = self.conn.inbox.pop_notification() {
+            if let Some(n) = self.conn.session.inbox_mut().pop_notification() {
                 return Ok(Some(n));
             }
             // Any non-asynchronous event while idle is the machine's to judge (it
             // reports a desync as Fatal, which drive returns as an error).
             match self.conn.drive(deadline, |_| Ok(None::<()>)) {
-                Err(Error::Timeout) => return Ok(self.conn.inbox.pop_notification()),
+                Err(Error::Timeout) => return Ok(self.conn.session.inbox_mut().pop_notification()),
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }
@@ -362,18 +373,18 @@ impl Client {
 
     /// The transaction status after the last request.
     pub fn transaction_status(&self) -> TransactionStatus {
-        self.conn.proto.transaction_status()
+        self.conn.session.protocol().transaction_status()
     }
 
     /// A server parameter (`server_version`, `TimeZone`...).
     pub fn parameter(&self, name: &str) -> Option<&str> {
-        self.conn.proto.parameter(name)
+        self.conn.session.protocol().parameter(name)
     }
 
     /// The protocol version in use (3.2 only when asked for with
     /// `max_protocol_version` and granted by the server).
     pub fn protocol_version(&self) -> hyperwire_proto::ProtocolVersion {
-        self.conn.proto.protocol_version()
+        self.conn.session.protocol().protocol_version()
     }
 
     /// Whether the connection is encrypted.
@@ -391,28 +402,28 @@ impl Client {
 
     /// Whether SCRAM bound the session to the TLS channel (SCRAM-SHA-256-PLUS).
     pub fn is_channel_bound(&self) -> bool {
-        self.conn.proto.channel_bound()
+        self.conn.session.protocol().channel_bound()
     }
 
     /// Whether SCRAM reused the salted password of an earlier connection in this
     /// process to the same server and user (the slow PBKDF2 step was skipped).
     pub fn scram_key_reused(&self) -> bool {
-        self.conn.proto.scram_key_reused()
+        self.conn.session.protocol().scram_key_reused()
     }
 
     /// Whether the server is Hyper.
     pub fn is_hyper(&self) -> bool {
-        self.conn.proto.is_hyper()
+        self.conn.session.protocol().is_hyper()
     }
 
     /// Whether the connection can still be used.
     pub fn is_healthy(&self) -> bool {
-        self.conn.proto.is_healthy()
+        self.conn.session.protocol().is_healthy()
     }
 
     /// Sends Terminate and closes the connection.
     pub fn close(mut self) -> Result<()> {
-        self.conn.proto.terminate();
+        self.proto().terminate();
         self.conn
             .flush(Some(Instant::now() + Duration::from_secs(5)))
     }
@@ -420,8 +431,8 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        if self.conn.proto.is_healthy() {
-            self.conn.proto.terminate();
+        if self.conn.session.protocol().is_healthy() {
+            self.proto().terminate();
             let _ = self
                 .conn
                 .flush(Some(Instant::now() + Duration::from_millis(500)));
@@ -435,9 +446,4 @@ pub(crate) fn encode_params(
     declared: Option<&[u32]>,
 ) -> Result<EncodedParams> {
     EncodedParams::new(params, declared).map_err(|(index, error)| Error::Value { index, error })
-}
-
-/// A cache whose statement names are unique to this connection.
-fn new_cache(policy: StatementPolicy) -> StatementCache {
-    StatementCache::new(policy).with_random_prefix(connect::random_seed())
 }

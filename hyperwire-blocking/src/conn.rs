@@ -5,60 +5,43 @@
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use hyperwire_proto::engine::Wire;
-use hyperwire_proto::inbox::Inbox;
-use hyperwire_proto::{Event, Protocol};
+use hyperwire_proto::engine::{Session, Wire};
+use hyperwire_proto::Event;
 
 use crate::error::{Error, Result};
 use crate::stream::Stream;
 
 /// How much to read per system call.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// A socket and the session it carries.
 pub(crate) struct Conn {
     pub(crate) stream: Stream,
-    pub(crate) proto: Protocol,
-    pub(crate) inbox: Inbox,
+    pub(crate) session: Session,
 }
 
 impl Conn {
-    pub(crate) fn new(stream: Stream, proto: Protocol) -> Conn {
-        Conn {
-            stream,
-            proto,
-            inbox: Inbox::default(),
-        }
-    }
-
     /// Blocks until something was read (or the peer closed), writing meanwhile.
     pub(crate) fn pump(&mut self, deadline: Option<Instant>) -> Result<()> {
-        pump(&mut self.stream, &mut self.proto, deadline)
+        pump(&mut self.stream, self.session.protocol_mut(), deadline)
     }
 
     /// Writes everything pending, reading (into the machine's buffer) meanwhile.
     pub(crate) fn flush(&mut self, deadline: Option<Instant>) -> Result<()> {
-        flush(&mut self.stream, &mut self.proto, deadline)
+        flush(&mut self.stream, self.session.protocol_mut(), deadline)
     }
 
-    /// Feeds events to `f` until it returns `Some`, reading as needed. Notices and
-    /// notifications are taken care of here; `Fatal` ends it with an error.
+    /// Feeds events to `f` until it returns `Some`, reading as needed (the
+    /// session keeps notices and notifications, and fails a COPY FROM STDIN
+    /// nobody expects).
     pub(crate) fn drive<T>(
         &mut self,
         deadline: Option<Instant>,
-        mut f: impl FnMut(Event<'_>) -> Result<Option<T>>,
+        mut f: impl FnMut(&Event<'_>) -> Result<Option<T>>,
     ) -> Result<T> {
         loop {
-            while let Some(ev) = self.proto.poll_event() {
-                if self.inbox.take(&ev) {
-                    continue;
-                }
-                match ev {
-                    Event::Fatal(e) => return Err(e.into()),
-                    other => {
-                        if let Some(t) = f(other)? {
-                            return Ok(t);
-                        }
-                    }
-                }
+            if let Some(r) = self.session.drive(|ev| f(ev).transpose())? {
+                return r;
             }
             self.pump(deadline)?;
         }

@@ -137,7 +137,13 @@ pub(crate) fn connect(config: &Config) -> Result<Session> {
             ConnectAction::Ready(connected) => {
                 let (stream, target) = socket.ok_or_else(not_open)?;
                 return Ok(Session {
-                    conn: Conn::new(stream, connected.protocol),
+                    conn: Conn {
+                        stream,
+                        session: hyperwire_proto::engine::Session::new(
+                            connected.protocol,
+                            random_seed(),
+                        ),
+                    },
                     target,
                     tls: tls.filter(|_| connected.tls.is_some()),
                 });

@@ -1,6 +1,8 @@
 //! COPY FROM STDIN as `std::io::Write`, COPY TO STDOUT as `std::io::Read`.
 
-use hyperwire_proto::engine::{copy, CopyDirection, CopyReader, CopyStart, CopyStep};
+use hyperwire_proto::engine::{
+    copy, AbandonPolicy, CopyDirection, CopyReader, CopyStart, CopyStep,
+};
 use std::io::{self, Read, Write};
 
 use hyperwire_proto::RequestId;
@@ -23,7 +25,7 @@ fn io_err(e: Error) -> io::Error {
 /// Sends `sql` and reads until its COPY starts in the wanted direction (the
 /// core's rule refuses the other one and a statement without COPY).
 fn start(client: &mut Client, sql: &str, direction: CopyDirection) -> Result<RequestId> {
-    let reader = CopyStart::send(&mut client.conn.proto, sql, direction)?;
+    let reader = CopyStart::send(client.proto(), sql, direction)?;
     let request = reader.request();
     client.read(reader)?;
     Ok(request)
@@ -36,21 +38,20 @@ fn poll_copy(
     reader: &mut CopyReader,
     mut data: impl FnMut(&[u8]) -> bool,
 ) -> Result<CopyStep> {
-    let deadline = client.request_deadline();
-    loop {
-        let conn = &mut client.conn;
-        match reader.poll(&mut conn.proto, &mut conn.inbox, &mut data)? {
-            CopyStep::NeedIo => {}
-            step => return Ok(step),
+    let request = reader.request();
+    let step = client.poll_until(request, |session| {
+        let (proto, _, inbox) = session.parts();
+        match reader.poll(proto, inbox, &mut data) {
+            Ok(CopyStep::NeedIo) => None,
+            Ok(step) => Some(Ok(step)),
+            Err(e) => Some(Err(e.into())),
         }
-        if let Err(e) = conn.pump(deadline) {
-            if matches!(e, Error::Timeout) {
-                client.on_timeout(reader.request());
-                reader.settled();
-            }
-            return Err(e);
-        }
+    });
+    if matches!(step, Err(Error::Timeout)) {
+        // The policy cancelled and drained (or closed): the COPY ends here.
+        reader.settled();
     }
+    step
 }
 
 /// Reads `reader` to the COPY's end: the rows loaded, or the error.
@@ -81,10 +82,10 @@ impl<'c> CopyIn<'c> {
 
     fn queue_buffered(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
-            self.client.conn.proto.copy_data(&self.buf)?;
+            self.client.proto().copy_data(&self.buf)?;
             self.buf.clear();
         }
-        if self.client.conn.proto.pending_send().len() > HIGH_WATER {
+        if self.client.proto().pending_send().len() > HIGH_WATER {
             // Writes while reading: the server may be sending notices or an error.
             // A server that stops reading meets the request timeout.
             if let Err(e) = self.client.flush_request(self.request) {
@@ -99,14 +100,14 @@ impl<'c> CopyIn<'c> {
     pub fn finish(mut self) -> Result<u64> {
         self.finished = true;
         self.queue_buffered()?;
-        self.client.conn.proto.copy_done()?;
+        self.client.proto().copy_done()?;
         copy_end(self.client, &mut CopyReader::new(self.request))
     }
 
     /// Aborts the COPY with `reason` (the server's error quotes it); nothing is loaded.
     pub fn abort(mut self, reason: &str) -> Result<()> {
         self.finished = true;
-        self.client.conn.proto.copy_fail(reason)?;
+        self.client.proto().copy_fail(reason)?;
         let mut reader = CopyReader::new(self.request);
         reader.aborted();
         copy_end(self.client, &mut reader).map(drop)
@@ -115,7 +116,7 @@ impl<'c> CopyIn<'c> {
 
 impl Write for CopyIn<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if !self.client.conn.proto.in_copy_in() {
+        if !self.client.proto().in_copy_in() {
             // The server ended the COPY (an error arrived): finish() reports it.
             return Err(io::Error::other("COPY FROM STDIN ended by the server"));
         }
@@ -124,8 +125,7 @@ impl Write for CopyIn<'_> {
         }
         if data.len() >= CHUNK {
             self.client
-                .conn
-                .proto
+                .proto()
                 .copy_data(data)
                 .map_err(|e| io_err(e.into()))?;
         } else {
@@ -149,8 +149,8 @@ impl Drop for CopyIn<'_> {
         if self.finished || !self.client.is_healthy() {
             return;
         }
-        if self.client.conn.proto.copy_fail(copy::ABANDONED).is_ok() {
-            self.client.drain(self.request);
+        if self.client.proto().copy_fail(copy::ABANDONED).is_ok() {
+            self.client.give_up(self.request, AbandonPolicy::Drain);
         }
     }
 }
@@ -227,7 +227,8 @@ impl<'c> CopyOut<'c> {
             })?;
             if let Some(e) = failed {
                 if !self.reader.is_done() {
-                    self.client.cancel_and_drain(self.reader.request());
+                    self.client
+                        .give_up(self.reader.request(), AbandonPolicy::CancelThenDrain);
                     self.reader.settled();
                 }
                 return Err(Error::Io(e));
@@ -261,7 +262,8 @@ impl Drop for CopyOut<'_> {
         if self.reader.is_done() || !self.client.is_healthy() {
             return;
         }
-        self.client.cancel_and_drain(self.reader.request());
+        self.client
+            .give_up(self.reader.request(), AbandonPolicy::CancelThenDrain);
     }
 }
 

@@ -134,6 +134,7 @@ impl From<hyperwire_proto::engine::RequestError> for Error {
             RequestError::CopyWrongDirection => Error::UnexpectedResult(COPY_WRONG_DIRECTION),
             RequestError::NotCopy => Error::UnexpectedResult(NOT_COPY),
             RequestError::Protocol(e) => Error::Protocol(e),
+            RequestError::TimedOut => Error::Timeout,
             _ => Error::UnexpectedResult("the request failed"),
         }
     }

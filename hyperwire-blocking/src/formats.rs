@@ -23,12 +23,7 @@ impl Client {
         formats: &[Format],
     ) -> Result<Vec<Row>> {
         let encoded = encode_params(params, None)?;
-        let id = statement_cache::send_unnamed_with_formats(
-            &mut self.conn.proto,
-            sql,
-            &encoded,
-            formats,
-        )?;
+        let id = statement_cache::send_unnamed_with_formats(self.proto(), sql, &encoded, formats)?;
         let mut results = self.collect(id)?;
         Ok(results.pop().map(|r| r.rows).unwrap_or_default())
     }
@@ -42,12 +37,7 @@ impl Client {
         formats: &[Format],
     ) -> Result<RowIter<'_>> {
         let encoded = encode_params(params, None)?;
-        let id = statement_cache::send_unnamed_with_formats(
-            &mut self.conn.proto,
-            sql,
-            &encoded,
-            formats,
-        )?;
+        let id = statement_cache::send_unnamed_with_formats(self.proto(), sql, &encoded, formats)?;
         Ok(RowIter::new(self, id))
     }
 
@@ -65,22 +55,17 @@ impl Client {
         f: impl FnMut(RowRef<'_>) -> Result<()>,
     ) -> Result<u64> {
         let encoded = encode_params(params, None)?;
-        let id = statement_cache::send_unnamed_with_formats(
-            &mut self.conn.proto,
-            sql,
-            &encoded,
-            formats,
-        )?;
+        let id = statement_cache::send_unnamed_with_formats(self.proto(), sql, &encoded, formats)?;
         let mut visitor = RowVisitor::new(id, f);
         loop {
             self.run(id, |ev| Ok(visitor.on_event(ev)))?;
             if !visitor.copy_in_started() {
                 break;
             }
-            visitor.fail_copy_in(&mut self.conn.proto)?;
+            visitor.fail_copy_in(self.proto())?;
         }
         if visitor.failed() {
-            self.cancel_and_drain(id);
+            self.give_up(id, hyperwire_proto::engine::AbandonPolicy::CancelThenDrain);
         }
         visitor.finish().map_err(|end| match end {
             VisitEnd::Server(e) => Error::Server(Box::new(e)),

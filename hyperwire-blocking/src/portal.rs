@@ -32,8 +32,7 @@ impl Client {
         let name = format!("{}_p", stmt.name());
         let formats = stmt.result_formats();
         let id = self
-            .conn
-            .proto
+            .proto()
             .request()
             .bind(&name, stmt.name(), &encoded.formats, &values, formats)
             .sync()
@@ -54,8 +53,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let id = self
-            .conn
-            .proto
+            .proto()
             .request()
             .execute(&portal.name, max_rows)
             .sync()
@@ -82,8 +80,7 @@ impl Client {
     /// Closes a portal early.
     pub fn close_portal(&mut self, portal: Portal) -> Result<()> {
         let id = self
-            .conn
-            .proto
+            .proto()
             .request()
             .close_portal(&portal.name)
             .sync()

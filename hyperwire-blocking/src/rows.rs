@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use hyperwire_proto::engine::{RowReader, RowsStep};
+use hyperwire_proto::engine::{AbandonPolicy, RowReader, RowsStep};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -41,27 +41,28 @@ impl<'c> RowIter<'c> {
 
     /// Reads the next batch (reading the socket as needed).
     fn fill(&mut self) -> Result<()> {
-        let deadline = self.client.request_deadline();
-        loop {
-            let conn = &mut self.client.conn;
-            match self
-                .reader
-                .poll(&mut conn.proto, &mut conn.inbox, &mut self.ready)
-            {
-                RowsStep::Rows => return Ok(()),
-                RowsStep::Done(r) => {
-                    self.tag = r?;
-                    return Ok(());
-                }
-                _ => {}
+        let (reader, ready) = (&mut self.reader, &mut self.ready);
+        let step = self.client.poll_until(reader.request(), |session| {
+            let (proto, _, inbox) = session.parts();
+            match reader.poll(proto, inbox, ready) {
+                RowsStep::Rows => Some(Ok(None)),
+                RowsStep::Done(r) => Some(r.map(Some).map_err(Error::from)),
+                _ => None,
             }
-            if let Err(e) = conn.pump(deadline) {
+        });
+        match step {
+            Ok(tag) => {
+                if let Some(tag) = tag {
+                    self.tag = tag;
+                }
+                Ok(())
+            }
+            Err(e) => {
                 if matches!(e, Error::Timeout) {
-                    // The policy cancels and drains (or closes): the rows end here.
-                    self.client.on_timeout(self.reader.request());
+                    // The policy cancelled and drained (or closed): the rows end here.
                     self.reader.settled();
                 }
-                return Err(e);
+                Err(e)
             }
         }
     }
@@ -90,6 +91,7 @@ impl Drop for RowIter<'_> {
         if self.reader.is_done() || !self.client.is_healthy() {
             return;
         }
-        self.client.cancel_and_drain(self.reader.request());
+        self.client
+            .give_up(self.reader.request(), AbandonPolicy::CancelThenDrain);
     }
 }

@@ -30,7 +30,15 @@ impl Client {
     /// Runs `sql` with the simple protocol, reporting each statement's outcome to
     /// `handler` in order. `Err` only when the connection failed.
     pub fn simple_query_with(&mut self, sql: &str, handler: &mut dyn SimpleHandler) -> Result<()> {
-        let id = self.conn.proto.query(sql)?;
+        // The handler feeds COPY FROM STDIN.
+        self.conn.session.expect_copy_in(true);
+        let r = self.simple_query_inner(sql, handler);
+        self.conn.session.expect_copy_in(false);
+        r
+    }
+
+    fn simple_query_inner(&mut self, sql: &str, handler: &mut dyn SimpleHandler) -> Result<()> {
+        let id = self.proto().query(sql)?;
         let mut columns: Arc<[Column]> = Arc::from(Vec::new());
         let mut current: Option<QueryResult> = None;
         let mut batch = RowBatch::default();
@@ -83,7 +91,7 @@ impl Client {
 
     fn feed_copy_in(&mut self, handler: &mut dyn SimpleHandler) -> Result<()> {
         let Some(source) = handler.copy_in() else {
-            self.conn.proto.copy_fail("no COPY data source")?;
+            self.proto().copy_fail("no COPY data source")?;
             return Ok(());
         };
         let mut buf = vec![0u8; 64 * 1024];
@@ -94,8 +102,7 @@ impl Client {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.conn
-                        .proto
+                    self.proto()
                         .copy_fail(&format!("error reading COPY data: {e}"))?;
                     return Ok(());
                 }
@@ -103,23 +110,22 @@ impl Client {
             let chunk = buf.get(..n).unwrap_or_default();
             // psql ends COPY data at a line holding only "\.".
             if let Some(end) = end_marker(chunk, line_start) {
-                self.conn
-                    .proto
+                self.proto()
                     .copy_data(chunk.get(..end).unwrap_or_default())?;
                 break;
             }
             line_start = chunk.last() == Some(&b'\n');
-            if !self.conn.proto.in_copy_in() {
+            if !self.proto().in_copy_in() {
                 // The server gave up (an error is on its way).
                 return Ok(());
             }
-            self.conn.proto.copy_data(chunk)?;
-            if self.conn.proto.pending_send().len() > 1024 * 1024 {
+            self.proto().copy_data(chunk)?;
+            if self.proto().pending_send().len() > 1024 * 1024 {
                 self.conn.flush(None)?;
             }
         }
-        if self.conn.proto.in_copy_in() {
-            self.conn.proto.copy_done()?;
+        if self.proto().in_copy_in() {
+            self.proto().copy_done()?;
         }
         Ok(())
     }

@@ -44,6 +44,9 @@ pub enum RequestError {
     NotCopy,
     /// The connection failed (desynchronized, closed, ...): it cannot be used.
     Protocol(Error),
+    /// The request outlived its timeout and was abandoned (the session's
+    /// policy deals with it before the next request).
+    TimedOut,
 }
 
 impl fmt::Display for RequestError {
@@ -55,6 +58,7 @@ impl fmt::Display for RequestError {
             RequestError::CopyWrongDirection => f.write_str(COPY_WRONG_DIRECTION),
             RequestError::NotCopy => f.write_str(NOT_COPY),
             RequestError::Protocol(e) => write!(f, "{e}"),
+            RequestError::TimedOut => f.write_str("the request timed out"),
         }
     }
 }

@@ -22,6 +22,12 @@ pub trait Reader {
     /// The reader is given up before its end (its request is abandoned by the
     /// caller): undo what it holds in the cache.
     fn abandon(&self, cache: &mut StatementCache);
+
+    /// The statement it prepares for the cache (SQL and declared types), if any:
+    /// the cache must be told if its request is given up.
+    fn preparing(&self) -> Option<(&str, &[u32])> {
+        None
+    }
 }
 
 impl Reader for QueryReader {
@@ -39,6 +45,10 @@ impl Reader for QueryReader {
     }
     fn abandon(&self, cache: &mut StatementCache) {
         QueryReader::abandon(self, cache);
+    }
+
+    fn preparing(&self) -> Option<(&str, &[u32])> {
+        QueryReader::preparing(self)
     }
 }
 
