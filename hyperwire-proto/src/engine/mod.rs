@@ -16,6 +16,7 @@ pub mod prepare;
 pub mod query;
 pub mod reader;
 pub mod rows;
+pub mod script;
 pub mod time;
 pub mod wire;
 
@@ -33,5 +34,6 @@ pub use query::{
 };
 pub use reader::Reader;
 pub use rows::{RowReader, RowsStep};
+pub use script::{CopyInStep, ScriptReader, ScriptStep};
 pub use time::Timestamp;
 pub use wire::Wire;
