@@ -190,7 +190,7 @@ impl ScriptReader {
         proto: &'p mut Protocol,
         inbox: &mut Inbox,
     ) -> Result<ScriptStep<'p>, RequestError> {
-        if self.phase == Phase::CopyOut {
+        if matches!(self.phase, Phase::CopyOut) {
             // One event: COPY OUT data is returned where it lies.
             let Some(ev) = proto.poll_event() else {
                 return Ok(ScriptStep::NeedIo);
@@ -233,7 +233,7 @@ impl ScriptReader {
                 self.batch.push(&row);
                 return Ok(Seen::Nothing);
             }
-            Event::CopyData { data, .. } if self.phase == Phase::CopyOut => {
+            Event::CopyData { data, .. } if matches!(self.phase, Phase::CopyOut) => {
                 return Ok(Seen::Data(data));
             }
             Event::RowDescription {
