@@ -16,6 +16,7 @@ pub mod prepare;
 pub mod query;
 pub mod reader;
 pub mod rows;
+pub mod script;
 pub mod session;
 pub mod time;
 pub mod wire;
@@ -34,6 +35,7 @@ pub use query::{
 };
 pub use reader::Reader;
 pub use rows::{RowReader, RowsStep};
+pub use script::{CopyInStep, ScriptReader, ScriptStep};
 pub use session::{Closed, Session, SettleStep};
 pub use time::Timestamp;
 pub use wire::Wire;
