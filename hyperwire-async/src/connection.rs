@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
 use hyperwire_proto::engine::{
-    execute_prepared, AbandonPolicy, PrepareReader, PreparedStatement, QueryReader, ReadStep,
-    Reader, Session, SettleStep, Timestamp,
+    execute_prepared, item_error_is_contained, AbandonPolicy, Pipeline, PipelineStep,
+    PrepareReader, PreparedStatement, QueryReader, ReadStep, Reader, Session, SettleStep, SyncMode,
+    Timestamp,
 };
 use hyperwire_proto::inbox::Notification;
 use hyperwire_proto::result::{Collector, QueryResult, Row};
@@ -393,37 +394,74 @@ impl<R: Runtime> Connection<R> {
             .unwrap_or_default())
     }
 
-    /// Several statements sent in one write, answered in order, an error per item.
+    /// Several statements sent in one write, answered in order, an error per
+    /// item: each statement is its own Sync group (see
+    /// [`pipeline_groups`](Self::pipeline_groups)).
     pub async fn pipeline(
         &mut self,
         items: &[(&str, &[&(dyn ToSql + Sync)])],
     ) -> Result<Vec<Result<QueryResult>>> {
+        self.run_pipeline(&[items], SyncMode::EachStatement).await
+    }
+
+    /// Statements in Sync groups, all sent in one write, answered in order with
+    /// one outcome per statement. Without an explicit `BEGIN` the statements of
+    /// one group run as one implicit transaction: an error rolls back the
+    /// earlier statements of its group, the rest of the group is skipped (each
+    /// [`Error::UnexpectedResult`] naming it), and the next group runs. A
+    /// dropped future leaves the pipeline to the [`DropPolicy`].
+    pub async fn pipeline_groups(
+        &mut self,
+        groups: &[&[(&str, &[&(dyn ToSql + Sync)])]],
+    ) -> Result<Vec<Result<QueryResult>>> {
+        self.run_pipeline(groups, SyncMode::Explicit).await
+    }
+
+    async fn run_pipeline(
+        &mut self,
+        groups: &[&[(&str, &[&(dyn ToSql + Sync)])]],
+        mode: SyncMode,
+    ) -> Result<Vec<Result<QueryResult>>> {
         self.settle().await?;
-        let mut ids = Vec::with_capacity(items.len());
-        for (sql, params) in items {
-            let id = encode(params, None).and_then(|e| self.send_unnamed(sql, &e));
-            if let Ok(id) = id {
-                // Every item is settled if this future is dropped midway.
-                self.session.track(id);
+        let mut pipeline = Pipeline::new(mode);
+        // Per statement: the error that kept it from being sent, if any.
+        let mut unsent = Vec::new();
+        for group in groups {
+            for (sql, params) in group.iter() {
+                let sent = encode(params, None)
+                    .and_then(|encoded| Ok(pipeline.query(self.proto(), sql, &encoded)?));
+                unsent.push(sent.err());
             }
-            ids.push(id);
+            pipeline.sync(self.proto())?;
+        }
+        pipeline.finish(self.proto())?;
+        // Dropped, the last request takes the others with it when settled.
+        let last = pipeline.requests().last();
+        if let Some(last) = last {
+            self.session.track(last);
         }
         self.flush().await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            match id {
-                Err(e) => out.push(Err(e)),
-                Ok(id) => {
-                    let r = self.collect(id).await;
-                    match r {
-                        Ok(mut results) => out.push(Ok(results.pop().unwrap_or_default())),
-                        Err(e @ (Error::Server(_) | Error::UnexpectedResult(_))) => {
-                            out.push(Err(e))
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
+        let mut out = Vec::with_capacity(unsent.len());
+        for pre in unsent {
+            if let Some(e) = pre {
+                out.push(Err(e));
+                continue;
             }
+            let item = loop {
+                let (proto, cache, inbox) = self.session.parts();
+                match pipeline.poll(proto, cache, inbox) {
+                    PipelineStep::NeedIo => self.pump().await?,
+                    PipelineStep::Item(item) => break item,
+                    _ => return Err(Error::ConnectionLost("the pipeline ended early".into())),
+                }
+            };
+            match item {
+                Err(e) if !item_error_is_contained(&e) => return Err(e.into()),
+                item => out.push(item.map_err(Error::from)),
+            }
+        }
+        if let Some(last) = last {
+            self.session.untrack(last);
         }
         Ok(out)
     }

@@ -45,7 +45,7 @@ pub use error::{Error, Result};
 pub use hyperwire_proto::engine::AbandonPolicy;
 pub use hyperwire_proto::inbox::{NoticeHandler, Notification};
 pub use hyperwire_proto::result::{Column, ColumnIndex, QueryResult, Row, RowError, RowRef};
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, PipelineResults, SyncMode};
 pub use portal::Portal;
 pub use rows::RowIter;
 pub use simple::SimpleHandler;

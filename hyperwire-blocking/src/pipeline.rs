@@ -1,63 +1,182 @@
-//! Pipelines: many statements in one write, results in order, an error per item.
+//! Pipelines: many statements in one write, outcomes in order, through the
+//! core's [`engine::Pipeline`](hyperwire_proto::engine::Pipeline) (its docs
+//! give the semantics of Sync groups).
 
+use std::collections::VecDeque;
+
+use hyperwire_proto::engine::{self, item_error_is_contained, AbandonPolicy, PipelineStep};
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::RequestId;
 
-use crate::client::Client;
+pub use hyperwire_proto::engine::SyncMode;
+
+use crate::client::{encode_params, Client, Statement};
+use crate::clock;
 use crate::error::{Error, Result};
 use hyperwire_proto::result::QueryResult;
 
-/// Statements queued to be sent together; see [`Client::pipeline`].
+/// Statements queued to be sent together; see [`Client::pipeline`] and
+/// [`Client::pipeline_with`].
+///
+/// With [`SyncMode::EachStatement`] (the default) every statement is its own
+/// group: an error fails only its own item. With [`SyncMode::Explicit`] the
+/// statements up to each [`sync`](Self::sync) form one group: without an explicit
+/// `BEGIN` they run as one implicit transaction, so an error rolls back the
+/// earlier statements of its group and the rest of the group comes back as
+/// skipped ([`Error::UnexpectedResult`] naming it); the next group runs.
 pub struct Pipeline<'c> {
     client: &'c mut Client,
-    requests: Vec<Result<RequestId>>,
+    core: engine::Pipeline,
+    /// Per statement, in order: the error that kept it from being sent, if any.
+    unsent: VecDeque<Option<Error>>,
+    /// A failure of the connection while queueing: reported by `run`.
+    broken: Option<Error>,
 }
 
 impl<'c> Pipeline<'c> {
-    /// Queues a statement with parameters. Each statement gets its own Sync, so an
-    /// error fails only its own item (outside an explicit transaction).
+    /// Queues a statement with parameters (parsed unnamed; rows as text).
     pub fn query(&mut self, sql: &str, params: &[&dyn ToSql]) -> &mut Self {
-        let r = self.client.send_query(sql, params);
-        self.requests.push(r);
+        let sent = encode_params(params, None)
+            .and_then(|encoded| Ok(self.core.query(self.client.proto(), sql, &encoded)?));
+        self.unsent.push_back(sent.err());
         self
     }
 
-    /// Sends everything in one write and reads the results in order.
-    pub fn run(self) -> Result<Vec<Result<QueryResult>>> {
-        let mut out = Vec::with_capacity(self.requests.len());
-        // One flush for all (reading meanwhile, so a long pipeline cannot deadlock),
-        // within the request timeout: its policy applies to the last request (the
-        // earlier ones end before it).
-        match self.requests.iter().rev().find_map(|r| r.as_ref().ok()) {
-            Some(&last) => self.client.flush_request(last)?,
-            None => self.client.conn.flush(None)?,
+    /// Queues a run of a prepared statement (common types in binary).
+    pub fn execute(&mut self, statement: &Statement, params: &[&dyn ToSql]) -> &mut Self {
+        let sent = encode_params(params, Some(statement.params())).and_then(|encoded| {
+            Ok(self
+                .core
+                .execute(self.client.proto(), statement, &encoded)?)
+        });
+        self.unsent.push_back(sent.err());
+        self
+    }
+
+    /// Ends the current group ([`SyncMode::Explicit`]; nothing otherwise).
+    pub fn sync(&mut self) -> &mut Self {
+        if let Err(e) = self.core.sync(self.client.proto()) {
+            self.broken.get_or_insert(e.into());
         }
-        for r in self.requests {
-            let id = match r {
-                Ok(id) => id,
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            };
-            // The query methods' reader: a server error (or a COPY) fails only
-            // this item; a broken connection ends the pipeline.
-            match self.client.collect(id) {
-                Ok(mut results) => out.push(Ok(results.pop().unwrap_or_default())),
-                Err(e @ (Error::Server(_) | Error::UnexpectedResult(_))) => out.push(Err(e)),
-                Err(e) => return Err(e),
+        self
+    }
+
+    /// Sends everything and reads every outcome, in order. A server error (or a
+    /// skipped statement) fails its own item; a broken connection fails the call.
+    pub fn run(self) -> Result<Vec<Result<QueryResult>>> {
+        let mut results = self.results()?;
+        let mut out = Vec::with_capacity(results.unsent.len());
+        while let Some(item) = results.next() {
+            match item {
+                Err(e) if results.broken => return Err(e),
+                item => out.push(item),
             }
         }
         Ok(out)
     }
+
+    /// Sends everything; the outcomes are then read one by one as the iterator
+    /// is advanced, so a long pipeline never holds them all. Dropping it early
+    /// cancels what is left and reads it away; the connection stays usable.
+    pub fn results(mut self) -> Result<PipelineResults<'c>> {
+        if let Some(e) = self.broken.take() {
+            return Err(e);
+        }
+        self.core.finish(self.client.proto())?;
+        // Given up, the last request takes the others with it (settling reads
+        // until nothing is pending).
+        let last = self.core.requests().last();
+        if let Some(last) = last {
+            self.client.conn.session.track(last);
+            // One flush for all (reading meanwhile, so a long pipeline cannot
+            // deadlock), within the request timeout.
+            self.client.flush_request(last)?;
+        }
+        Ok(PipelineResults {
+            client: self.client,
+            core: self.core,
+            unsent: self.unsent,
+            last,
+            broken: false,
+        })
+    }
+}
+
+/// The outcomes of a pipeline, in order; see [`Pipeline::results`].
+pub struct PipelineResults<'c> {
+    client: &'c mut Client,
+    core: engine::Pipeline,
+    unsent: VecDeque<Option<Error>>,
+    /// The pipeline's last request (tracked until the end).
+    last: Option<RequestId>,
+    /// The connection failed: no more outcomes.
+    broken: bool,
+}
+
+impl Iterator for PipelineResults<'_> {
+    type Item = Result<QueryResult>;
+
+    fn next(&mut self) -> Option<Result<QueryResult>> {
+        if self.broken {
+            return None;
+        }
+        let Some(unsent) = self.unsent.pop_front() else {
+            if let Some(last) = self.last.take() {
+                self.client.conn.session.untrack(last);
+            }
+            return None;
+        };
+        if let Some(e) = unsent {
+            return Some(Err(e));
+        }
+        self.client.conn.session.start_wait(clock::now());
+        loop {
+            let (proto, cache, inbox) = self.client.conn.session.parts();
+            match self.core.poll(proto, cache, inbox) {
+                PipelineStep::Item(Ok(result)) => return Some(Ok(result)),
+                PipelineStep::Item(Err(e)) => {
+                    self.broken = !item_error_is_contained(&e);
+                    return Some(Err(e.into()));
+                }
+                PipelineStep::NeedIo => {
+                    if let Err(e) = self.client.wait() {
+                        self.broken = true;
+                        return Some(Err(e));
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl Drop for PipelineResults<'_> {
+    fn drop(&mut self) {
+        let Some(last) = self.last else {
+            return;
+        };
+        if self.core.remaining() == 0 || self.broken || !self.client.is_healthy() {
+            self.client.conn.session.untrack(last);
+            return;
+        }
+        self.client.give_up(last, AbandonPolicy::CancelThenDrain);
+    }
 }
 
 impl Client {
-    /// A pipeline: queue statements, then [`Pipeline::run`] sends them in one write.
+    /// A pipeline in which every statement is its own Sync group: queue
+    /// statements, then [`Pipeline::run`] sends them in one write.
     pub fn pipeline(&mut self) -> Pipeline<'_> {
+        self.pipeline_with(SyncMode::EachStatement)
+    }
+
+    /// A pipeline whose Syncs go where `mode` says (see [`Pipeline`]).
+    pub fn pipeline_with(&mut self, mode: SyncMode) -> Pipeline<'_> {
         Pipeline {
             client: self,
-            requests: Vec::new(),
+            core: engine::Pipeline::new(mode),
+            unsent: VecDeque::new(),
+            broken: None,
         }
     }
 }

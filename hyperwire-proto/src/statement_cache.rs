@@ -481,15 +481,29 @@ pub fn send_unnamed(
     sql: &str,
     params: &EncodedParams,
 ) -> Result<RequestId, Error> {
+    send_unnamed_synced(proto, sql, params, true)
+}
+
+/// [`send_unnamed`], with a Sync at its end only if `sync` (a pipeline that
+/// groups statements sends its own).
+pub fn send_unnamed_synced(
+    proto: &mut Protocol,
+    sql: &str,
+    params: &EncodedParams,
+    sync: bool,
+) -> Result<RequestId, Error> {
     let values = params.values();
-    proto
+    let request = proto
         .request()
         .parse("", sql, &params.types)
         .describe_statement("")
         .bind("", "", &params.formats, &values, &[Format::Text])
-        .execute("", 0)
-        .sync()
-        .finish()
+        .execute("", 0);
+    if sync {
+        request.sync().finish()
+    } else {
+        request.finish()
+    }
 }
 
 /// Parses `sql` as the unnamed statement and runs it once with the chosen result

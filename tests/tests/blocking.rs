@@ -510,6 +510,131 @@ fn pipeline_reports_an_error_per_item() {
     }
 }
 
+/// The skipped-statement error, as the adapter names it.
+fn skipped(r: &Result<hyperwire_blocking::QueryResult, Error>) -> bool {
+    matches!(r, Err(Error::UnexpectedResult(m)) if m.contains("skipped"))
+}
+
+#[test]
+fn pipeline_sync_groups_roll_back_and_skip_the_rest_of_a_failed_group() {
+    use hyperwire_blocking::SyncMode;
+    for s in pg_servers() {
+        let mut c = connect(s);
+        c.batch_execute("CREATE TEMP TABLE groups_t (v int)")
+            .unwrap();
+        let mut p = c.pipeline_with(SyncMode::Explicit);
+        p.query("INSERT INTO groups_t VALUES (1)", &[]);
+        p.query("INSERT INTO groups_t VALUES ($1)", &[&2i32]);
+        p.sync();
+        p.query("INSERT INTO groups_t VALUES (3)", &[]);
+        p.query("SELECT 1/0", &[]);
+        p.query("INSERT INTO groups_t VALUES (4)", &[]);
+        p.sync();
+        // The last group has no sync of its own: run() ends it.
+        p.query(
+            "SELECT count(*)::int8, coalesce(sum(v), 0)::int8 FROM groups_t",
+            &[],
+        );
+        let r = p.run().unwrap();
+        assert_eq!(r.len(), 6);
+        assert_eq!(r[0].as_ref().unwrap().rows_affected(), Some(1));
+        assert_eq!(r[1].as_ref().unwrap().rows_affected(), Some(1));
+        // It ran, then its group's implicit transaction was rolled back.
+        assert_eq!(r[2].as_ref().unwrap().rows_affected(), Some(1));
+        assert_eq!(r[3].as_ref().unwrap_err().sqlstate(), Some("22012"));
+        assert!(skipped(&r[4]), "{:?}", r[4]);
+        let row = &r[5].as_ref().unwrap().rows[0];
+        assert_eq!(
+            (row.get::<i64>(0).unwrap(), row.get::<i64>(1).unwrap()),
+            (2, 3)
+        );
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+
+        // Inside an explicit transaction an error aborts it across groups.
+        let mut p = c.pipeline_with(SyncMode::Explicit);
+        p.query("BEGIN", &[]);
+        p.query("INSERT INTO groups_t VALUES (5)", &[]);
+        p.sync();
+        p.query("SELECT 1/0", &[]);
+        p.sync();
+        p.query("SELECT 1", &[]);
+        p.sync();
+        let r = p.run().unwrap();
+        assert_eq!(r[2].as_ref().unwrap_err().sqlstate(), Some("22012"));
+        assert_eq!(r[3].as_ref().unwrap_err().sqlstate(), Some("25P02"));
+        assert_eq!(c.transaction_status(), TransactionStatus::Failed);
+        c.batch_execute("ROLLBACK").unwrap();
+        let n: i64 = c
+            .query_one("SELECT count(*)::int8 FROM groups_t", &[])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+}
+
+#[test]
+fn pipeline_groups_on_hyperd_and_prepared_statements_in_a_group() {
+    use hyperwire_blocking::SyncMode;
+    for s in all_servers() {
+        let mut c = connect(s);
+        let stmt = c.prepare_typed("SELECT $1::int8 * 2", &[20]).unwrap();
+        let mut p = c.pipeline_with(SyncMode::Explicit);
+        p.execute(&stmt, &[&21i64]);
+        p.query("SELECT $1::int8", &[&1i64]);
+        p.sync();
+        p.query("SELECT 1/0", &[]);
+        p.execute(&stmt, &[&1i64]);
+        p.sync();
+        p.execute(&stmt, &[&5i64]);
+        let r = p.run().unwrap();
+        assert_eq!(r.len(), 5, "{:?}", s.kind());
+        assert_eq!(r[0].as_ref().unwrap().rows[0].get::<i64>(0).unwrap(), 42);
+        assert_eq!(r[1].as_ref().unwrap().rows[0].get::<i64>(0).unwrap(), 1);
+        assert_eq!(r[2].as_ref().unwrap_err().sqlstate(), Some("22012"));
+        assert!(skipped(&r[3]), "{:?}: {:?}", s.kind(), r[3]);
+        assert_eq!(r[4].as_ref().unwrap().rows[0].get::<i64>(0).unwrap(), 10);
+    }
+}
+
+#[test]
+fn pipeline_results_stream_and_dropping_them_midway_leaves_the_client_usable() {
+    for s in pg_servers() {
+        let mut c = connect(s);
+        let mut p = c.pipeline();
+        for i in 0..20_000i64 {
+            p.query("SELECT $1::int8", &[&i]);
+        }
+        let mut results = p.results().unwrap();
+        for i in 0..10i64 {
+            let r = results.next().unwrap().unwrap();
+            assert_eq!(r.rows[0].get::<i64>(0).unwrap(), i);
+        }
+        drop(results);
+        assert!(c.is_healthy());
+        assert_eq!(
+            c.query_one("SELECT 7", &[]).unwrap().get::<i32>(0).unwrap(),
+            7
+        );
+
+        // Read to the end, one by one: every outcome, in order.
+        let mut p = c.pipeline();
+        for i in 0..2_000i64 {
+            p.query("SELECT $1::int8", &[&i]);
+        }
+        let mut n = 0i64;
+        for r in p.results().unwrap() {
+            assert_eq!(r.unwrap().rows[0].get::<i64>(0).unwrap(), n);
+            n += 1;
+        }
+        assert_eq!(n, 2_000);
+        assert_eq!(
+            c.query_one("SELECT 8", &[]).unwrap().get::<i32>(0).unwrap(),
+            8
+        );
+    }
+}
+
 #[test]
 fn notices_are_collected() {
     for s in all_servers() {

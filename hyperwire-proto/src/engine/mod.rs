@@ -11,6 +11,7 @@ pub mod cancel;
 pub mod connect;
 pub mod copy;
 pub mod copy_start;
+pub mod pipeline;
 pub mod policy;
 pub mod prepare;
 pub mod query;
@@ -28,8 +29,9 @@ pub use connect::{
 };
 pub use copy::{CopyReader, CopyStep};
 pub use copy_start::{CopyDirection, CopyStart};
+pub use pipeline::{item_error_is_contained, Pipeline, PipelineStep, SyncMode};
 pub use policy::AbandonPolicy;
-pub use prepare::{execute_prepared, PrepareReader, PreparedStatement};
+pub use prepare::{execute_prepared, execute_prepared_unsynced, PrepareReader, PreparedStatement};
 pub use query::{
     Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED, COPY_WRONG_DIRECTION, NOT_COPY,
 };

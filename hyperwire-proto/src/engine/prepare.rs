@@ -173,12 +173,26 @@ pub fn execute_prepared(
     stmt: &PreparedStatement,
     params: &EncodedParams,
 ) -> Result<RequestId, Error> {
+    execute_prepared_unsynced(proto, stmt, params, true)
+}
+
+/// [`execute_prepared`], with a Sync at its end only if `sync` (a pipeline that
+/// groups statements sends its own).
+pub fn execute_prepared_unsynced(
+    proto: &mut Protocol,
+    stmt: &PreparedStatement,
+    params: &EncodedParams,
+    sync: bool,
+) -> Result<RequestId, Error> {
     let values = params.values();
-    proto
+    let request = proto
         .request()
         .bind("", &stmt.name, &params.formats, &values, &stmt.formats)
         .describe_portal("")
-        .execute("", 0)
-        .sync()
-        .finish()
+        .execute("", 0);
+    if sync {
+        request.sync().finish()
+    } else {
+        request.finish()
+    }
 }

@@ -242,6 +242,30 @@ pub async fn streams_copy_transactions_and_pipelines<R: Runtime>(tag: &str) {
             results[2].as_ref().unwrap().rows[0].get::<i32>(0).unwrap(),
             3
         );
+
+        // Sync groups: the failed group's other statements are skipped, and its
+        // implicit transaction rolled back; the next group runs.
+        let results = c
+            .pipeline_groups(&[
+                &[("SELECT $1::int4", &[&1i32]), ("SELECT 2", &[])],
+                &[
+                    ("SELECT 3", &[]),
+                    ("SELECT 1/0", &[]),
+                    ("SELECT $1::int4", &[&5i32]),
+                ],
+                &[("SELECT 6", &[])],
+            ])
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 6);
+        let value = |i: usize| results[i].as_ref().unwrap().rows[0].get::<i32>(0).unwrap();
+        assert_eq!([value(0), value(1), value(2), value(5)], [1, 2, 3, 6]);
+        assert_eq!(results[3].as_ref().unwrap_err().sqlstate(), Some("22012"));
+        assert!(
+            matches!(&results[4], Err(Error::UnexpectedResult(m)) if m.contains("skipped")),
+            "{:?}",
+            results[4]
+        );
     }
 }
 

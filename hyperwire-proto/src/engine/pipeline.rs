@@ -1,0 +1,199 @@
+//! [`Pipeline`]: many statements sent back to back, with a Sync after each one
+//! or only where the application marks one, and their outcomes read back one
+//! by one, in order.
+//!
+//! The semantics are the server's, as libpq's pipeline mode documents them:
+//! - A Sync ends a *group*. Without an explicit `BEGIN`, the statements of one
+//!   group run as one implicit transaction: an error rolls back the earlier
+//!   statements of its group, and the server skips the rest of the group
+//!   (each reported as [`RequestError::Collect`]`(`[`CollectError::Skipped`]`)`).
+//!   The next group runs normally.
+//! - Inside an explicit transaction an error aborts the transaction as usual;
+//!   later groups fail until it is rolled back.
+//! - With [`SyncMode::EachStatement`] every statement is its own group: an
+//!   error fails only its own statement (outside an explicit transaction).
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use crate::engine::{execute_prepared_unsynced, QueryReader, ReadStep, RequestError};
+use crate::error::Error;
+use crate::inbox::Inbox;
+use crate::machine::{Protocol, RequestId};
+use crate::result::{CollectError, Collector, QueryResult};
+use crate::statement_cache::{self, StatementCache};
+use crate::value::EncodedParams;
+
+use super::PreparedStatement;
+
+/// Where a pipeline's Syncs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SyncMode {
+    /// A Sync after every statement: each is its own group.
+    #[default]
+    EachStatement,
+    /// Syncs only where [`Pipeline::sync`] is called (and one at the end, if
+    /// statements follow the last).
+    Explicit,
+}
+
+/// A statement's place in the pipeline, or a Sync of its own.
+#[derive(Debug)]
+struct Entry {
+    reader: QueryReader,
+    /// A statement whose outcome the caller gets (not a bare Sync).
+    statement: bool,
+}
+
+/// What [`Pipeline::poll`] gives.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PipelineStep {
+    /// The outcome of the next statement, in the order they were added: its
+    /// result, the server's error, or `Collect(Skipped)` (an earlier statement
+    /// of its group failed, so it never ran).
+    Item(Result<QueryResult, RequestError>),
+    /// Bytes must move before anything else can happen.
+    NeedIo,
+    /// Every statement's outcome was given.
+    Done,
+}
+
+/// A pipeline: statements sent back to back, outcomes read in order.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    mode: SyncMode,
+    entries: VecDeque<Entry>,
+    /// Statements added since the last Sync (Explicit mode).
+    open_group: bool,
+}
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new(mode: SyncMode) -> Pipeline {
+        Pipeline {
+            mode,
+            entries: VecDeque::new(),
+            open_group: false,
+        }
+    }
+
+    /// Where its Syncs go.
+    pub fn mode(&self) -> SyncMode {
+        self.mode
+    }
+
+    /// Adds a statement with parameters (parsed unnamed, so any pooler can take
+    /// it; its rows arrive as text).
+    pub fn query(
+        &mut self,
+        proto: &mut Protocol,
+        sql: &str,
+        params: &EncodedParams,
+    ) -> Result<RequestId, Error> {
+        let sync = self.mode == SyncMode::EachStatement;
+        let id = statement_cache::send_unnamed_synced(proto, sql, params, sync)?;
+        Ok(self.push(id))
+    }
+
+    /// Adds a run of a prepared statement (common types arrive in binary).
+    pub fn execute(
+        &mut self,
+        proto: &mut Protocol,
+        statement: &PreparedStatement,
+        params: &EncodedParams,
+    ) -> Result<RequestId, Error> {
+        let sync = self.mode == SyncMode::EachStatement;
+        let id = execute_prepared_unsynced(proto, statement, params, sync)?;
+        Ok(self.push(id))
+    }
+
+    /// Ends the current group (Explicit mode; in EachStatement mode every
+    /// statement already ends its own, and this does nothing).
+    pub fn sync(&mut self, proto: &mut Protocol) -> Result<(), Error> {
+        if self.mode == SyncMode::EachStatement || !self.open_group {
+            return Ok(());
+        }
+        let id = proto.request().sync().finish()?;
+        self.entries.push_back(Entry {
+            reader: QueryReader::for_request(id, Collector::default()),
+            statement: false,
+        });
+        self.open_group = false;
+        Ok(())
+    }
+
+    /// Ends the last group if statements follow the last Sync: the server runs
+    /// nothing of a group before its Sync (or a Flush) arrives.
+    pub fn finish(&mut self, proto: &mut Protocol) -> Result<(), Error> {
+        self.sync(proto)
+    }
+
+    fn push(&mut self, id: RequestId) -> RequestId {
+        self.entries.push_back(Entry {
+            reader: QueryReader::for_request(id, Collector::default()),
+            statement: true,
+        });
+        self.open_group = self.mode == SyncMode::Explicit;
+        id
+    }
+
+    /// The requests still to be read (statements and Syncs), oldest first: what a
+    /// caller that gives up must abandon.
+    pub fn requests(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.entries.iter().map(|e| e.reader.request())
+    }
+
+    /// How many statements' outcomes are still to come.
+    pub fn remaining(&self) -> usize {
+        self.entries.iter().filter(|e| e.statement).count()
+    }
+
+    /// Reads the outcome of the next statement, as far as the received bytes go.
+    /// A COPY met by a statement is refused as for any query
+    /// ([`RequestError::CopyNotExpected`]); a broken connection ends the
+    /// pipeline with `Item(Err(Protocol))`, and every later poll says `Done`.
+    pub fn poll(
+        &mut self,
+        proto: &mut Protocol,
+        cache: &mut StatementCache,
+        inbox: &mut Inbox,
+    ) -> PipelineStep {
+        loop {
+            let Some(entry) = self.entries.front_mut() else {
+                return PipelineStep::Done;
+            };
+            let outcome = match entry.reader.poll(proto, cache, inbox) {
+                ReadStep::Done(r) => r,
+                ReadStep::NeedIo => return PipelineStep::NeedIo,
+                // A plain request is never sent again.
+                _ => continue,
+            };
+            let statement = entry.statement;
+            self.entries.pop_front();
+            if let Err(RequestError::Protocol(e)) = outcome {
+                self.entries.clear();
+                return PipelineStep::Item(Err(RequestError::Protocol(e)));
+            }
+            if statement {
+                let mut results: Vec<QueryResult> = match outcome {
+                    Ok(results) => results,
+                    Err(e) => return PipelineStep::Item(Err(e)),
+                };
+                return PipelineStep::Item(Ok(results.pop().unwrap_or_default()));
+            }
+        }
+    }
+}
+
+/// Whether an item's error leaves the rest of the pipeline (and the connection)
+/// going: a server error, a skipped statement, a refused COPY.
+pub fn item_error_is_contained(e: &RequestError) -> bool {
+    matches!(
+        e,
+        RequestError::Server(_)
+            | RequestError::Collect(CollectError::Skipped | CollectError::Server(_))
+            | RequestError::CopyNotExpected
+    )
+}

@@ -1,0 +1,175 @@
+//! The pipeline reader without sockets: Sync groups, skipped statements, the
+//! order of outcomes and a broken connection, in several chunkings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod support;
+
+use hyperwire_proto::engine::{Pipeline, PipelineStep, RequestError, SyncMode};
+use hyperwire_proto::inbox::Inbox;
+use hyperwire_proto::result::CollectError;
+use hyperwire_proto::statement_cache::{StatementCache, StatementPolicy};
+use hyperwire_proto::value::EncodedParams;
+use hyperwire_proto::Protocol;
+use support::*;
+
+fn no_params() -> EncodedParams {
+    EncodedParams::new(&[], None).unwrap()
+}
+
+fn tags(p: &mut Protocol) -> Vec<u8> {
+    split_client(&take_sent(p), false)
+        .iter()
+        .map(|(t, _)| *t)
+        .collect()
+}
+
+/// The answer to Parse + Describe + Bind + Execute of a one-row `SELECT`.
+fn one_row(value: &str) -> Vec<u8> {
+    cat(&[
+        empty(b'1'),
+        msg(b't', &[0, 0]),
+        row_desc(&[("v", 23)]),
+        empty(b'2'),
+        data_row(&[Some(value.as_bytes())]),
+        complete("SELECT 1"),
+    ])
+}
+
+/// Every outcome as a short string, feeding `answer` in chunks of `chunk`.
+fn outcomes(pipeline: &mut Pipeline, p: &mut Protocol, answer: &[u8], chunk: usize) -> Vec<String> {
+    let (mut cache, mut inbox) = (
+        StatementCache::new(StatementPolicy::default()),
+        Inbox::default(),
+    );
+    let mut out = Vec::new();
+    let mut parts = answer.chunks(chunk.max(1));
+    loop {
+        match pipeline.poll(p, &mut cache, &mut inbox) {
+            PipelineStep::Item(Ok(r)) => out.push(match r.rows.first() {
+                Some(row) => row.get::<String>(0).unwrap(),
+                None => r.tag.clone(),
+            }),
+            PipelineStep::Item(Err(RequestError::Server(e))) => {
+                out.push(format!("error {}", e.code()))
+            }
+            PipelineStep::Item(Err(RequestError::Collect(CollectError::Skipped))) => {
+                out.push("skipped".to_owned())
+            }
+            PipelineStep::Item(Err(e)) => out.push(format!("{e:?}")),
+            PipelineStep::NeedIo => match parts.next() {
+                Some(part) => p.receive(part),
+                None => {
+                    out.push("starved".to_owned());
+                    return out;
+                }
+            },
+            _ => return out,
+        }
+    }
+}
+
+#[test]
+fn an_error_skips_the_rest_of_its_group_and_the_next_group_runs() {
+    for chunk in [1, 7, 4096] {
+        let mut p = ready_machine();
+        let mut pl = Pipeline::new(SyncMode::Explicit);
+        for sql in ["SELECT 1", "SELECT 2"] {
+            pl.query(&mut p, sql, &no_params()).unwrap();
+        }
+        pl.sync(&mut p).unwrap();
+        // A second sync with nothing new in the group sends nothing.
+        pl.sync(&mut p).unwrap();
+        for sql in ["SELECT 3", "SELECT 1/0", "SELECT 5"] {
+            pl.query(&mut p, sql, &no_params()).unwrap();
+        }
+        pl.sync(&mut p).unwrap();
+        pl.query(&mut p, "SELECT 6", &no_params()).unwrap();
+        pl.finish(&mut p).unwrap();
+        // Syncs only where asked, and one at the end.
+        assert_eq!(tags(&mut p), b"PDBEPDBESPDBEPDBEPDBESPDBES".to_vec());
+        assert_eq!(pl.remaining(), 6);
+        let answer = cat(&[
+            one_row("1"),
+            one_row("2"),
+            ready(b'I'),
+            one_row("3"),
+            empty(b'1'),
+            error("22012", "division by zero"),
+            ready(b'I'),
+            one_row("6"),
+            ready(b'I'),
+        ]);
+        assert_eq!(
+            outcomes(&mut pl, &mut p, &answer, chunk),
+            ["1", "2", "3", "error 22012", "skipped", "6"],
+            "chunk {chunk}"
+        );
+        assert!(p.is_idle());
+    }
+}
+
+#[test]
+fn each_statement_mode_syncs_every_statement_and_contains_errors() {
+    let mut p = ready_machine();
+    let mut pl = Pipeline::new(SyncMode::EachStatement);
+    for sql in ["SELECT 1", "SELECT 1/0", "SELECT 3"] {
+        pl.query(&mut p, sql, &no_params()).unwrap();
+    }
+    pl.sync(&mut p).unwrap();
+    pl.finish(&mut p).unwrap();
+    assert_eq!(tags(&mut p), b"PDBESPDBESPDBES".to_vec());
+    let answer = cat(&[
+        one_row("1"),
+        ready(b'I'),
+        empty(b'1'),
+        error("22012", "division by zero"),
+        ready(b'I'),
+        one_row("3"),
+        ready(b'I'),
+    ]);
+    assert_eq!(
+        outcomes(&mut pl, &mut p, &answer, 3),
+        ["1", "error 22012", "3"]
+    );
+}
+
+#[test]
+fn a_copy_in_with_statements_behind_it_is_a_typed_desync() {
+    // The server would read the statements behind a COPY FROM STDIN as
+    // unexpected messages of the COPY: the machine refuses to go on, with a
+    // named reason, and the pipeline ends there.
+    let mut p = ready_machine();
+    let mut pl = Pipeline::new(SyncMode::EachStatement);
+    pl.query(&mut p, "COPY t FROM STDIN", &no_params()).unwrap();
+    pl.query(&mut p, "SELECT 2", &no_params()).unwrap();
+    let _ = tags(&mut p);
+    let answer = cat(&[
+        empty(b'1'),
+        msg(b't', &[0, 0]),
+        empty(b'n'),
+        empty(b'2'),
+        copy_response(b'G', 1),
+    ]);
+    let got = outcomes(&mut pl, &mut p, &answer, 2);
+    assert_eq!(got, ["Protocol(Desynchronized(CopyInPipelined))"]);
+    assert!(!p.is_healthy());
+}
+
+#[test]
+fn a_broken_connection_ends_the_pipeline_once() {
+    let mut p = ready_machine();
+    let mut pl = Pipeline::new(SyncMode::EachStatement);
+    for sql in ["SELECT 1", "SELECT 2", "SELECT 3"] {
+        pl.query(&mut p, sql, &no_params()).unwrap();
+    }
+    let _ = tags(&mut p);
+    let mut bytes = one_row("1");
+    bytes.extend_from_slice(&ready(b'I'));
+    p.receive(&bytes);
+    p.recv_eof();
+    let got = outcomes(&mut pl, &mut p, &[], 1);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], "1");
+    assert!(got[1].starts_with("Protocol("), "{got:?}");
+    assert_eq!(pl.remaining(), 0);
+}
