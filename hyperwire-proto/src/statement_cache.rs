@@ -258,6 +258,13 @@ impl StatementCache {
         format!("hw_{}_t{}", self.prefix, self.prepared)
     }
 
+    /// A name for a portal, unique on this connection (see
+    /// [`name_prepared`](Self::name_prepared)).
+    pub fn name_portal(&mut self) -> String {
+        self.prepared += 1;
+        format!("hw_{}_p{}", self.prefix, self.prepared)
+    }
+
     /// The policy.
     pub fn policy(&self) -> StatementPolicy {
         self.policy

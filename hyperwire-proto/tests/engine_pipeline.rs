@@ -173,3 +173,79 @@ fn a_broken_connection_ends_the_pipeline_once() {
     assert!(got[1].starts_with("Protocol("), "{got:?}");
     assert_eq!(pl.remaining(), 0);
 }
+
+// ---- portals ------------------------------------------------------------------------
+
+mod portal {
+    use super::*;
+    use hyperwire_proto::engine::{Portal, PrepareReader, ReadStep, Reader};
+
+    fn read<R: Reader>(
+        r: &mut R,
+        p: &mut Protocol,
+        cache: &mut StatementCache,
+        answer: &[u8],
+    ) -> R::Output {
+        p.receive(answer);
+        match r.poll(p, cache, &mut Inbox::default()) {
+            ReadStep::Done(Ok(out)) => out,
+            ReadStep::Done(Err(e)) => panic!("{e}"),
+            _ => panic!("not done"),
+        }
+    }
+
+    #[test]
+    fn a_portal_is_read_in_batches_until_its_end_with_unique_names() {
+        let mut p = ready_machine();
+        let mut cache = StatementCache::new(StatementPolicy::default());
+        let mut prep = PrepareReader::send(&mut p, &mut cache, "SELECT g FROM t", None).unwrap();
+        let _ = tags(&mut p);
+        let described = cat(&[
+            empty(b'1'),
+            msg(b't', &[0, 0]),
+            row_desc(&[("g", 25)]),
+            ready(b'I'),
+        ]);
+        let stmt = read(&mut prep, &mut p, &mut cache, &described);
+
+        let (mut portal, mut bound) =
+            Portal::bind(&mut p, &mut cache, &stmt, &no_params()).unwrap();
+        let (other, _) = Portal::bind(&mut p, &mut cache, &stmt, &no_params()).unwrap();
+        assert_ne!(portal.name(), other.name(), "two portals of one statement");
+        assert_eq!(tags(&mut p), b"BSBS".to_vec());
+        let _ = read(
+            &mut bound,
+            &mut p,
+            &mut cache,
+            &cat(&[empty(b'2'), ready(b'T')]),
+        );
+        p.receive(&cat(&[empty(b'2'), ready(b'T')]));
+        let _ = drain(&mut p);
+
+        let mut fetch = portal.fetch(&mut p, 2).unwrap().unwrap();
+        assert_eq!(tags(&mut p), b"ES".to_vec());
+        let batch = cat(&[
+            data_row(&[Some(b"a")]),
+            data_row(&[Some(b"b")]),
+            empty(b's'),
+            ready(b'T'),
+        ]);
+        let out = read(&mut fetch, &mut p, &mut cache, &batch);
+        portal.fetched(&out);
+        assert!(out.suspended && !portal.is_done());
+        // The rows carry the statement's columns (Execute sends no description).
+        assert_eq!(out.rows[1].columns()[0].name(), "g");
+        assert_eq!(out.rows[1].get::<String>(0).unwrap(), "b");
+
+        let mut fetch = portal.fetch(&mut p, 2).unwrap().unwrap();
+        assert_eq!(tags(&mut p), b"ES".to_vec());
+        let last = cat(&[data_row(&[Some(b"c")]), complete("SELECT 3"), ready(b'T')]);
+        let out = read(&mut fetch, &mut p, &mut cache, &last);
+        portal.fetched(&out);
+        assert_eq!(out.rows.len(), 1);
+        assert!(!out.suspended && portal.is_done());
+        // Done: nothing more is sent.
+        assert!(portal.fetch(&mut p, 2).unwrap().is_none());
+        assert!(tags(&mut p).is_empty());
+    }
+}

@@ -13,6 +13,7 @@ pub mod copy;
 pub mod copy_start;
 pub mod pipeline;
 pub mod policy;
+pub mod portal;
 pub mod prepare;
 pub mod query;
 pub mod reader;
@@ -31,6 +32,7 @@ pub use copy::{CopyReader, CopyStep};
 pub use copy_start::{CopyDirection, CopyStart};
 pub use pipeline::{item_error_is_contained, Pipeline, PipelineStep, SyncMode};
 pub use policy::AbandonPolicy;
+pub use portal::{Fetch, FetchOutcome, Portal};
 pub use prepare::{execute_prepared, execute_prepared_unsynced, PrepareReader, PreparedStatement};
 pub use query::{
     Feed, QueryReader, ReadStep, RequestError, COPY_NOT_EXPECTED, COPY_WRONG_DIRECTION, NOT_COPY,

@@ -123,6 +123,8 @@ pub struct QueryReader {
     collector: Collector,
     retried: bool,
     copy: bool,
+    /// A portal's Execute stopped at its row limit (PortalSuspended).
+    suspended: bool,
 }
 
 impl QueryReader {
@@ -141,6 +143,7 @@ impl QueryReader {
             sent: Sent::Cached(sent),
             retried: false,
             copy: false,
+            suspended: false,
         })
     }
 
@@ -161,6 +164,7 @@ impl QueryReader {
             collector,
             retried: false,
             copy: false,
+            suspended: false,
         }
     }
 
@@ -178,6 +182,11 @@ impl QueryReader {
         matches!(&self.sent, Sent::Cached(c) if c.is_preparing())
     }
 
+    /// Whether a portal's Execute stopped at its row limit (more rows to fetch).
+    pub fn suspended(&self) -> bool {
+        self.suspended
+    }
+
     /// The statement the cache is preparing for this query (its SQL and declared
     /// types), if any.
     pub fn preparing(&self) -> Option<(&str, &[u32])> {
@@ -187,6 +196,9 @@ impl QueryReader {
 
     /// One event of this reader's request.
     pub fn on_event(&mut self, ev: &Event<'_>) -> Feed {
+        if let Event::PortalSuspended { .. } = ev {
+            self.suspended = true;
+        }
         if let Sent::Cached(c) = &mut self.sent {
             c.observe(ev);
         }
