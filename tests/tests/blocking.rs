@@ -720,6 +720,16 @@ fn portals_fetch_a_few_rows_at_a_time() {
             .collect();
         assert_eq!(sizes, [2, 2, 1]);
         assert!(portal.is_done());
+        // Two portals of one statement at once, read in turns.
+        let mut a = tx.bind_portal(&stmt, &[]).unwrap();
+        let mut b = tx.bind_portal(&stmt, &[]).unwrap();
+        let first = |rows: Vec<hyperwire_blocking::Row>| rows[0].get::<i64>(0).unwrap();
+        assert_eq!(first(tx.fetch(&mut a, 3).unwrap()), 1);
+        assert_eq!(first(tx.fetch(&mut b, 1).unwrap()), 1);
+        assert_eq!(first(tx.fetch(&mut a, 3).unwrap()), 4);
+        assert_eq!(first(tx.fetch(&mut b, 1).unwrap()), 2);
+        tx.close_portal(b).unwrap();
+        assert!(tx.fetch(&mut a, 1).unwrap().is_empty() && a.is_done());
         tx.commit().unwrap();
     }
 }
