@@ -435,10 +435,10 @@ impl<R: Runtime> Connection<R> {
             pipeline.sync(self.proto())?;
         }
         pipeline.finish(self.proto())?;
-        // Dropped, the last request takes the others with it when settled.
-        let last = pipeline.requests().last();
-        if let Some(last) = last {
-            self.session.track(last);
+        // Dropped, every request of the pipeline is abandoned when settled.
+        let first = pipeline.requests().next();
+        if let (Some(first), Some(last)) = (first, pipeline.requests().last()) {
+            self.session.track_range(first, last);
         }
         self.flush().await?;
         let mut out = Vec::with_capacity(unsent.len());
@@ -460,8 +460,8 @@ impl<R: Runtime> Connection<R> {
                 item => out.push(item.map_err(Error::from)),
             }
         }
-        if let Some(last) = last {
-            self.session.untrack(last);
+        if let Some(first) = first {
+            self.session.untrack(first);
         }
         Ok(out)
     }

@@ -2,7 +2,10 @@
 //! `AsyncWrite` with the `tokio` or `futures-io` feature); [`CopyOutStream`]
 //! receives it (a `Stream` of chunks, and `AsyncRead` with those features).
 
-use hyperwire_proto::engine::{copy, CopyDirection, CopyReader, CopyStart, CopyStep};
+use hyperwire_proto::engine::copy_in::COPY_ENDED;
+use hyperwire_proto::engine::{
+    CopyDirection, CopyReader, CopyStart, CopyStep, CopyWriteError, CopyWriter,
+};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -14,9 +17,6 @@ use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::io;
 use crate::runtime::Runtime;
-
-/// Queued COPY data above which a write waits for the socket (backpressure).
-const MAX_QUEUED: usize = 1024 * 1024;
 
 /// The first allocation of a COPY OUT chunk (grown when a read brought more).
 const GATHER_CAPACITY: usize = 64 * 1024;
@@ -193,10 +193,10 @@ impl<R: Runtime> tokio::io::AsyncRead for CopyOutStream<'_, R> {
 #[derive(Debug)]
 pub struct CopyIn<'c, R: Runtime> {
     conn: &'c mut Connection<R>,
-    /// Reads the server's answer to the end.
-    reader: CopyReader,
-    /// CopyDone or CopyFail was queued.
-    ended: bool,
+    /// The core's rules for the data (chunks, backpressure, the end).
+    writer: CopyWriter,
+    /// Reads the server's answer to the end, once the data ended.
+    reader: Option<CopyReader>,
     rows: Option<u64>,
 }
 
@@ -214,9 +214,7 @@ impl<R: Runtime> CopyIn<'_, R> {
 
     /// Aborts the COPY; nothing is loaded.
     pub async fn abort(mut self, reason: &str) -> Result<()> {
-        self.ended = true;
-        self.conn.session.protocol_mut().copy_fail(reason)?;
-        self.reader.aborted();
+        self.reader = Some(self.writer.abort(self.conn.proto(), reason)?);
         std::future::poll_fn(|cx| self.poll_finish(cx))
             .await
             .map(drop)
@@ -229,7 +227,7 @@ impl<R: Runtime> CopyIn<'_, R> {
 
     /// Ready when little enough is queued to take more data.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.conn.session.protocol_mut().pending_send().len() > MAX_QUEUED {
+        if CopyWriter::needs_flush(self.conn.session.protocol()) {
             ready!(io::poll_flush(
                 &mut self.conn.io,
                 self.conn.session.protocol_mut(),
@@ -240,13 +238,11 @@ impl<R: Runtime> CopyIn<'_, R> {
     }
 
     fn queue(&mut self, data: &[u8]) -> Result<()> {
-        if self.ended || !self.conn.session.protocol_mut().in_copy_in() {
-            return Err(Error::UnexpectedResult(
-                "COPY FROM STDIN already ended (finished, aborted, or ended by the server)",
-            ));
+        match self.writer.write(self.conn.proto(), data) {
+            Ok(_) => Ok(()),
+            Err(CopyWriteError::Protocol(e)) => Err(e.into()),
+            Err(_) => Err(Error::UnexpectedResult(COPY_ENDED)),
         }
-        self.conn.session.protocol_mut().copy_data(data)?;
-        Ok(())
     }
 
     /// Queues CopyDone (once) and reads until the server's answer.
@@ -254,12 +250,12 @@ impl<R: Runtime> CopyIn<'_, R> {
         if let Some(rows) = self.rows {
             return Poll::Ready(Ok(rows));
         }
-        if !self.ended {
-            self.ended = true;
-            self.conn.session.protocol_mut().copy_done()?;
-        }
-        while ready!(poll_copy(self.conn, &mut self.reader, cx, |_| false))? != CopyStep::Done {}
-        let rows = self.reader.outcome()?;
+        let reader = match &mut self.reader {
+            Some(reader) => reader,
+            None => self.reader.insert(self.writer.finish(self.conn.proto())?),
+        };
+        while ready!(poll_copy(self.conn, reader, cx, |_| false))? != CopyStep::Done {}
+        let rows = reader.outcome()?;
         self.rows = Some(rows);
         Poll::Ready(Ok(rows))
     }
@@ -272,6 +268,7 @@ impl<R: Runtime> CopyIn<'_, R> {
     }
 
     fn poll_flush_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.writer.queue_gathered(self.conn.proto())?;
         io::poll_flush(&mut self.conn.io, self.conn.session.protocol_mut(), cx).map_err(Error::from)
     }
 }
@@ -340,10 +337,8 @@ impl<R: Runtime> tokio::io::AsyncWrite for CopyIn<'_, R> {
 
 impl<R: Runtime> Drop for CopyIn<'_, R> {
     fn drop(&mut self) {
-        if !self.ended && self.conn.session.protocol_mut().in_copy_in() {
-            // Sent with the next request; that request's settle drains the answer.
-            let _ = self.conn.session.protocol_mut().copy_fail(copy::ABANDONED);
-        }
+        // Sent with the next request; that request's settle drains the answer.
+        self.writer.abandon(self.conn.proto());
     }
 }
 
@@ -370,8 +365,8 @@ impl<R: Runtime> Connection<R> {
         let request = start_copy(self, sql, CopyDirection::In).await?;
         Ok(CopyIn {
             conn: self,
-            reader: CopyReader::new(request),
-            ended: false,
+            writer: CopyWriter::new(request),
+            reader: None,
             rows: None,
         })
     }

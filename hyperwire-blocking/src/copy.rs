@@ -1,7 +1,7 @@
 //! COPY FROM STDIN as `std::io::Write`, COPY TO STDOUT as `std::io::Read`.
 
 use hyperwire_proto::engine::{
-    copy, AbandonPolicy, CopyDirection, CopyReader, CopyStart, CopyStep,
+    AbandonPolicy, CopyDirection, CopyReader, CopyStart, CopyStep, CopyWriter, WriteStep,
 };
 use std::io::{self, Read, Write};
 
@@ -9,11 +9,6 @@ use hyperwire_proto::RequestId;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-
-/// CopyData messages are filled up to this size before being queued.
-const CHUNK: usize = 64 * 1024;
-/// Queued bytes beyond which a write waits for the socket.
-const HIGH_WATER: usize = 1024 * 1024;
 
 fn io_err(e: Error) -> io::Error {
     match e {
@@ -64,9 +59,7 @@ fn copy_end(client: &mut Client, reader: &mut CopyReader) -> Result<u64> {
 /// unfinished sends CopyFail, and the connection stays usable.
 pub struct CopyIn<'c> {
     client: &'c mut Client,
-    request: RequestId,
-    buf: Vec<u8>,
-    finished: bool,
+    writer: CopyWriter,
 }
 
 impl<'c> CopyIn<'c> {
@@ -74,83 +67,63 @@ impl<'c> CopyIn<'c> {
         let request = start(client, sql, CopyDirection::In)?;
         Ok(CopyIn {
             client,
-            request,
-            buf: Vec::with_capacity(CHUNK),
-            finished: false,
+            writer: CopyWriter::new(request),
         })
     }
 
-    fn queue_buffered(&mut self) -> Result<()> {
-        if !self.buf.is_empty() {
-            self.client.proto().copy_data(&self.buf)?;
-            self.buf.clear();
-        }
-        if self.client.proto().pending_send().len() > HIGH_WATER {
-            // Writes while reading: the server may be sending notices or an error.
-            // A server that stops reading meets the request timeout.
-            if let Err(e) = self.client.flush_request(self.request) {
-                self.finished = matches!(e, Error::Timeout);
-                return Err(e);
-            }
+    /// Writes the queued bytes out while the core asks for it, within the
+    /// request timeout (past it the policy settles the COPY: nothing more goes).
+    fn flush_if(&mut self, step: WriteStep) -> Result<()> {
+        if step == WriteStep::Flush {
+            self.flush_now()?;
         }
         Ok(())
     }
 
+    fn flush_now(&mut self) -> Result<()> {
+        // Writes while reading: the server may be sending notices or an error.
+        let r = self.client.flush_request(self.writer.request());
+        if matches!(r, Err(Error::Timeout)) {
+            self.writer.abandon(self.client.proto());
+        }
+        r
+    }
+
     /// Ends the COPY; returns the number of rows the server loaded.
     pub fn finish(mut self) -> Result<u64> {
-        self.finished = true;
-        self.queue_buffered()?;
-        self.client.proto().copy_done()?;
-        copy_end(self.client, &mut CopyReader::new(self.request))
+        let mut reader = self.writer.finish(self.client.proto())?;
+        copy_end(self.client, &mut reader)
     }
 
     /// Aborts the COPY with `reason` (the server's error quotes it); nothing is loaded.
     pub fn abort(mut self, reason: &str) -> Result<()> {
-        self.finished = true;
-        self.client.proto().copy_fail(reason)?;
-        let mut reader = CopyReader::new(self.request);
-        reader.aborted();
+        let mut reader = self.writer.abort(self.client.proto(), reason)?;
         copy_end(self.client, &mut reader).map(drop)
     }
 }
 
 impl Write for CopyIn<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if !self.client.proto().in_copy_in() {
-            // The server ended the COPY (an error arrived): finish() reports it.
-            return Err(io::Error::other("COPY FROM STDIN ended by the server"));
-        }
-        if self.buf.len() + data.len() > CHUNK {
-            self.queue_buffered().map_err(io_err)?;
-        }
-        if data.len() >= CHUNK {
-            self.client
-                .proto()
-                .copy_data(data)
-                .map_err(|e| io_err(e.into()))?;
-        } else {
-            self.buf.extend_from_slice(data);
-        }
+        let step = self
+            .writer
+            .write(self.client.proto(), data)
+            .map_err(io::Error::other)?;
+        self.flush_if(step).map_err(io_err)?;
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.queue_buffered().map_err(io_err)?;
-        if let Err(e) = self.client.flush_request(self.request) {
-            self.finished = matches!(e, Error::Timeout);
-            return Err(io_err(e));
-        }
-        Ok(())
+        let queued = self.writer.queue_gathered(self.client.proto());
+        queued.map_err(|e| io_err(e.into()))?;
+        self.flush_now().map_err(io_err)
     }
 }
 
 impl Drop for CopyIn<'_> {
     fn drop(&mut self) {
-        if self.finished || !self.client.is_healthy() {
-            return;
-        }
-        if self.client.proto().copy_fail(copy::ABANDONED).is_ok() {
-            self.client.give_up(self.request, AbandonPolicy::Drain);
+        if self.client.is_healthy() && self.writer.abandon(self.client.proto()) {
+            self.client
+                .give_up(self.writer.request(), AbandonPolicy::Drain);
         }
     }
 }

@@ -83,11 +83,10 @@ impl<'c> Pipeline<'c> {
             return Err(e);
         }
         self.core.finish(self.client.proto())?;
-        // Given up, the last request takes the others with it (settling reads
-        // until nothing is pending).
-        let last = self.core.requests().last();
-        if let Some(last) = last {
-            self.client.conn.session.track(last);
+        // Given up, every request of the pipeline is abandoned.
+        let first = self.core.requests().next();
+        if let (Some(first), Some(last)) = (first, self.core.requests().last()) {
+            self.client.conn.session.track_range(first, last);
             // One flush for all (reading meanwhile, so a long pipeline cannot
             // deadlock), within the request timeout.
             self.client.flush_request(last)?;
@@ -96,7 +95,7 @@ impl<'c> Pipeline<'c> {
             client: self.client,
             core: self.core,
             unsent: self.unsent,
-            last,
+            first,
             broken: false,
         })
     }
@@ -107,8 +106,8 @@ pub struct PipelineResults<'c> {
     client: &'c mut Client,
     core: engine::Pipeline,
     unsent: VecDeque<Option<Error>>,
-    /// The pipeline's last request (tracked until the end).
-    last: Option<RequestId>,
+    /// The pipeline's first request (its range is tracked until the end).
+    first: Option<RequestId>,
     /// The connection failed: no more outcomes.
     broken: bool,
 }
@@ -121,8 +120,8 @@ impl Iterator for PipelineResults<'_> {
             return None;
         }
         let Some(unsent) = self.unsent.pop_front() else {
-            if let Some(last) = self.last.take() {
-                self.client.conn.session.untrack(last);
+            if let Some(first) = self.first.take() {
+                self.client.conn.session.untrack(first);
             }
             return None;
         };
@@ -152,14 +151,14 @@ impl Iterator for PipelineResults<'_> {
 
 impl Drop for PipelineResults<'_> {
     fn drop(&mut self) {
-        let Some(last) = self.last else {
+        let Some(first) = self.first else {
             return;
         };
         if self.core.remaining() == 0 || self.broken || !self.client.is_healthy() {
-            self.client.conn.session.untrack(last);
+            self.client.conn.session.untrack(first);
             return;
         }
-        self.client.give_up(last, AbandonPolicy::CancelThenDrain);
+        self.client.give_up(first, AbandonPolicy::CancelThenDrain);
     }
 }
 

@@ -1,5 +1,5 @@
-//! The pipeline reader without sockets: Sync groups, skipped statements, the
-//! order of outcomes and a broken connection, in several chunkings.
+//! The pipeline reader, portals and the COPY writer without sockets: Sync groups,
+//! skipped statements, the order of outcomes, row limits, chunks and backpressure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod support;
@@ -247,5 +247,100 @@ mod portal {
         // Done: nothing more is sent.
         assert!(portal.fetch(&mut p, 2).unwrap().is_none());
         assert!(tags(&mut p).is_empty());
+    }
+}
+
+// ---- the COPY writer ----------------------------------------------------------------
+
+mod copy_writer {
+    use super::*;
+    use hyperwire_proto::engine::copy::{ABANDONED, CHUNK};
+    use hyperwire_proto::engine::copy_in::COPY_IN_HIGH_WATER;
+    use hyperwire_proto::engine::{CopyWriteError, CopyWriter, WriteStep};
+
+    /// A machine in COPY FROM STDIN, and the writer of that COPY.
+    fn copying() -> (Protocol, CopyWriter) {
+        let mut p = ready_machine();
+        let id = p.query("COPY t FROM STDIN").unwrap();
+        let _ = take_sent(&mut p);
+        p.receive(&copy_response(b'G', 1));
+        let _ = drain(&mut p);
+        assert!(p.in_copy_in());
+        (p, CopyWriter::new(id))
+    }
+
+    /// The client's messages as (tag, body length).
+    fn messages(p: &mut Protocol) -> Vec<(u8, usize)> {
+        split_client(&take_sent(p), false)
+            .iter()
+            .map(|(t, b)| (*t, b.len()))
+            .collect()
+    }
+
+    #[test]
+    fn small_writes_gather_into_chunks_and_large_ones_go_as_they_are() {
+        let (mut p, mut w) = copying();
+        for _ in 0..3 {
+            assert_eq!(w.write(&mut p, &[b'x'; 1000]).unwrap(), WriteStep::Taken);
+        }
+        assert!(messages(&mut p).is_empty(), "gathered, not yet queued");
+        w.write(&mut p, &vec![b'y'; CHUNK]).unwrap();
+        // The gathered bytes first (order kept), then the large write whole.
+        assert_eq!(messages(&mut p), [(b'd', 3000), (b'd', CHUNK)]);
+        w.write(&mut p, b"tail").unwrap();
+        let mut reader = w.finish(&mut p).unwrap();
+        assert_eq!(messages(&mut p), [(b'd', 4), (b'c', 0)]);
+        assert!(w.is_ended());
+        assert_eq!(w.write(&mut p, b"late"), Err(CopyWriteError::Ended));
+        p.receive(&cat(&[complete("COPY 2"), ready(b'I')]));
+        let mut inbox = Inbox::default();
+        while reader.poll(&mut p, &mut inbox, |_| false).unwrap()
+            != hyperwire_proto::engine::CopyStep::Done
+        {}
+        assert_eq!(reader.outcome().unwrap(), 2);
+    }
+
+    #[test]
+    fn past_the_high_water_mark_the_writer_asks_for_a_flush() {
+        let (mut p, mut w) = copying();
+        let big = vec![b'z'; CHUNK];
+        let mut steps = Vec::new();
+        // Each CopyData message is its bytes plus a 5-byte header: the first
+        // write that queues more than the mark asks for the flush.
+        let first_over = COPY_IN_HIGH_WATER / (CHUNK + 5) + 1;
+        for _ in 0..first_over {
+            steps.push(w.write(&mut p, &big).unwrap());
+        }
+        assert_eq!(steps.last(), Some(&WriteStep::Flush));
+        assert!(steps[..first_over - 1]
+            .iter()
+            .all(|s| *s == WriteStep::Taken));
+        // Written out, it takes more again.
+        let _ = take_sent(&mut p);
+        assert_eq!(w.write(&mut p, b"more").unwrap(), WriteStep::Taken);
+    }
+
+    #[test]
+    fn an_abort_or_a_drop_fails_the_copy_once_and_nothing_after_the_servers_end() {
+        let (mut p, mut w) = copying();
+        w.write(&mut p, b"gathered").unwrap();
+        let _reader = w.abort(&mut p, "no thanks").unwrap();
+        // The gathered bytes are dropped with the COPY.
+        assert_eq!(messages(&mut p), [(b'f', 10)]);
+        assert!(!w.abandon(&mut p), "already ended");
+
+        let (mut p, mut w) = copying();
+        assert!(w.abandon(&mut p));
+        let sent = split_client(&take_sent(&mut p), false);
+        assert_eq!(sent[0].0, b'f');
+        assert!(sent[0].1.starts_with(ABANDONED.as_bytes()));
+
+        // The server ended the COPY (an error): the writer takes nothing more.
+        let (mut p, mut w) = copying();
+        p.receive(&cat(&[error("22P02", "bad input"), ready(b'I')]));
+        let _ = drain(&mut p);
+        assert_eq!(w.write(&mut p, b"x"), Err(CopyWriteError::Ended));
+        assert!(!w.abandon(&mut p));
+        assert!(messages(&mut p).is_empty());
     }
 }

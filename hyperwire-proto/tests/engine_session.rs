@@ -310,3 +310,32 @@ fn a_fatal_error_while_draining_is_reported_not_hidden() {
     assert!(steps[1].starts_with("Failed("), "{steps:?}");
     assert!(!s.protocol().is_healthy());
 }
+
+#[test]
+fn a_pipeline_given_up_abandons_every_request_of_its_range() {
+    // hyperd answers a statement a cancel caught late with a bare
+    // ReadyForQuery, which only an abandoned request may get: every request of
+    // the pipeline must be abandoned, not just its last.
+    for whole_range in [true, false] {
+        let mut s = session();
+        s.set_abandon_policy(AbandonPolicy::Drain);
+        let ids: Vec<RequestId> = (0..3)
+            .map(|i| s.protocol_mut().query(&format!("SELECT {i}")).unwrap())
+            .collect();
+        let _ = tags(&mut s);
+        if whole_range {
+            s.track_range(ids[0], ids[2]);
+        } else {
+            s.track(ids[2]);
+        }
+        s.abandon();
+        let answer = cat(&[ready(b'I'), ready(b'I'), ready(b'I')]);
+        let steps = settle_with(&mut s, ms(0), &answer, 1);
+        if whole_range {
+            assert_eq!(steps, ["Io", "Ready"]);
+            assert!(s.protocol().is_healthy());
+        } else {
+            assert!(steps.last().unwrap().starts_with("Failed("), "{steps:?}");
+        }
+    }
+}

@@ -10,6 +10,7 @@
 pub mod cancel;
 pub mod connect;
 pub mod copy;
+pub mod copy_in;
 pub mod copy_start;
 pub mod pipeline;
 pub mod policy;
@@ -29,6 +30,7 @@ pub use connect::{
     Environment, ScramKeyStore,
 };
 pub use copy::{CopyReader, CopyStep};
+pub use copy_in::{CopyWriteError, CopyWriter, WriteStep};
 pub use copy_start::{CopyDirection, CopyStart};
 pub use pipeline::{item_error_is_contained, Pipeline, PipelineStep, SyncMode};
 pub use policy::AbandonPolicy;

@@ -47,6 +47,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::engine::copy_in::CopyWriter;
 use crate::engine::RequestError;
 use crate::inbox::Inbox;
 use crate::machine::{Event, Protocol, RequestId};
@@ -57,8 +58,8 @@ use crate::{Error, ServerError};
 pub const NO_COPY_SOURCE: &str = "no COPY data source";
 
 /// Queued bytes beyond which [`ScriptReader::copy_in_data`] asks for them to be
-/// written before more data is read.
-pub const COPY_IN_HIGH_WATER: usize = 1024 * 1024;
+/// written before more data is read (the same bound as every COPY writer's).
+pub use crate::engine::copy_in::COPY_IN_HIGH_WATER;
 
 /// What [`ScriptReader::poll`] read.
 #[derive(Debug)]
@@ -315,7 +316,7 @@ impl ScriptReader {
             };
             proto.copy_data(data)?;
         }
-        Ok(if proto.pending_send().len() > COPY_IN_HIGH_WATER {
+        Ok(if CopyWriter::needs_flush(proto) {
             CopyInStep::Flush
         } else {
             CopyInStep::More

@@ -35,9 +35,10 @@ pub struct Session {
     /// When the current wait for the server ends (request timeout armed by
     /// [`Session::start_wait`]).
     deadline: Option<Timestamp>,
-    /// Requests whose callers have not had their whole answer yet: if those
-    /// callers give up, these are what [`Session::abandon`] abandons.
-    in_flight: Vec<RequestId>,
+    /// Requests whose callers have not had their whole answer yet, as ranges
+    /// of ids (a pipeline's requests are consecutive): if those callers give
+    /// up, these are what [`Session::abandon`] abandons.
+    in_flight: Vec<(RequestId, RequestId)>,
     /// The statement a request in flight prepares for the cache (SQL and
     /// declared types): the cache must not wait for it forever if its caller
     /// gives up.
@@ -205,14 +206,22 @@ impl Session {
 
     /// Notes a request whose caller may give up on it.
     pub fn track(&mut self, id: RequestId) {
-        if !self.in_flight.contains(&id) {
-            self.in_flight.push(id);
+        self.track_range(id, id);
+    }
+
+    /// Notes the requests `first..=last` (a pipeline's) whose caller may give
+    /// up on them: given up, every one of them is abandoned (hyperd answers a
+    /// cancelled statement with a bare ReadyForQuery, which only an abandoned
+    /// request may get).
+    pub fn track_range(&mut self, first: RequestId, last: RequestId) {
+        if !self.in_flight.contains(&(first, last)) {
+            self.in_flight.push((first, last));
         }
     }
 
     /// The request's caller has its whole answer.
     pub fn untrack(&mut self, id: RequestId) {
-        self.in_flight.retain(|r| *r != id);
+        self.in_flight.retain(|(first, _)| *first != id);
     }
 
     /// Reads `reader`'s request as far as the received bytes go. Past the
@@ -311,8 +320,10 @@ impl Session {
         if self.in_flight.is_empty() {
             return;
         }
-        for id in core::mem::take(&mut self.in_flight) {
-            self.proto.abandon(id);
+        for (first, last) in core::mem::take(&mut self.in_flight) {
+            for n in first.get()..=last.get() {
+                self.proto.abandon(RequestId(n));
+            }
         }
         self.deadline = None;
         let next = match (policy.cancels(), policy.closes()) {
