@@ -315,7 +315,7 @@ impl Protocol {
 
     /// The server closed the connection (read returned 0).
     pub fn recv_eof(&mut self) {
-        self.recv.eof = true;
+        self.recv.cursor.eof = true;
     }
 
     /// The adapter finished the TLS handshake after [`Event::TlsAnswer`] (or at once
@@ -393,7 +393,7 @@ impl Protocol {
             }
         }
         loop {
-            self.recv.consume_pending();
+            self.recv.cursor.consume_pending();
             self.core.skip_discarded();
             if let Some(ev) = self.core.queued.pop_front() {
                 return Some(ev);
@@ -410,14 +410,14 @@ impl Protocol {
                 Phase::AwaitTlsAnswer | Phase::AwaitGssAnswer
             ) {
                 let Some(&answer) = self.recv.unread().first() else {
-                    if self.recv.eof {
+                    if self.recv.cursor.eof {
                         self.core.fail(Error::Closed(ClosedReason::DuringStartup));
                         continue;
                     }
                     return None;
                 };
                 let extra = self.recv.unread().len() > 1;
-                self.recv.skip(1);
+                self.recv.cursor.skip(1);
                 if self.core.phase == Phase::AwaitGssAnswer {
                     self.core.on_gss_answer(answer, extra);
                 } else {
@@ -425,12 +425,16 @@ impl Protocol {
                 }
                 continue;
             }
-            self.core.frame_pos = self.recv.position();
-            let frame = match self.recv.next_frame(self.core.settings.max_message_size) {
+            self.core.frame_pos = self.recv.cursor.position();
+            let frame = match self
+                .recv
+                .cursor
+                .next_frame(&self.recv.bytes, self.core.settings.max_message_size)
+            {
                 Ok(Some(frame)) => frame,
                 Ok(None) => {
-                    if self.recv.eof {
-                        self.core.on_eof(self.recv.has_partial());
+                    if self.recv.cursor.eof {
+                        self.core.on_eof(self.recv.cursor.has_partial());
                         continue;
                     }
                     return None;
@@ -511,7 +515,7 @@ impl Protocol {
     /// ends the streak (the general path then reads the frame again).
     #[inline]
     fn streak_continues(&mut self, streak: Streak) -> bool {
-        self.recv.consume_pending();
+        self.recv.cursor.consume_pending();
         if !self.core.queued.is_empty()
             || self.core.fatal.is_some()
             || self.core.pipeline.any_abandoned()
@@ -533,16 +537,20 @@ impl Protocol {
                 b'd'
             }
         };
-        let position = self.recv.position();
-        let Ok(Some(frame)) = self.recv.next_frame(self.core.settings.max_message_size) else {
-            self.recv.unread_frame();
+        let position = self.recv.cursor.position();
+        let Ok(Some(frame)) = self
+            .recv
+            .cursor
+            .next_frame(&self.recv.bytes, self.core.settings.max_message_size)
+        else {
+            self.recv.cursor.unread_frame();
             return false;
         };
         let valid = frame.tag == tag && (tag == b'd' || self.check_row(frame).is_ok());
         if valid {
             self.core.frame_pos = position;
         } else {
-            self.recv.unread_frame();
+            self.recv.cursor.unread_frame();
         }
         valid
     }
@@ -667,7 +675,7 @@ impl Protocol {
     /// the server has not closed it: after [`recv_eof`](Self::recv_eof) the events
     /// already received can still be polled, but nothing new can be answered).
     pub fn is_healthy(&self) -> bool {
-        self.core.fatal.is_none() && self.core.phase != Phase::Terminated && !self.recv.eof
+        self.core.fatal.is_none() && self.core.phase != Phase::Terminated && !self.recv.cursor.eof
     }
 
     /// Whether the startup finished.

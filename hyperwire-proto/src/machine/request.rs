@@ -50,7 +50,7 @@ impl<'p> RequestBuilder<'p> {
     pub(super) fn new(p: &'p mut Protocol) -> Self {
         let error = p.core.check_can_send().err();
         // Whatever has been received so far cannot answer this request.
-        p.core.pipeline.fence = p.recv.received();
+        p.core.pipeline.fence = p.recv.cursor.received();
         RequestBuilder {
             send_mark: p.core.send.len(),
             step_mark: p.core.pipeline.mark(),
