@@ -10,38 +10,11 @@ use crate::codec::{frontend, BackendMessage, ErrorFields, ProtocolVersion};
 use crate::error::{ClosedReason, DesyncReason, Error, ProtocolError, UsageError};
 use crate::machine::event::{Event, RequestId, ResultFormats};
 use crate::machine::pipeline::StepKind;
-use crate::machine::{Action, CopyState, Core, Phase};
+use crate::machine::state::{CopyState, Phase, State};
+use crate::machine::Action;
 use crate::server_error::ServerError;
 
-impl Core {
-    /// Records the first fatal error; it is reported once and returned forever after.
-    pub(super) fn fail(&mut self, e: Error) {
-        if self.fatal.is_none() {
-            self.fatal = Some(e);
-        }
-    }
-
-    pub(super) fn check_fatal(&self) -> Result<(), Error> {
-        match &self.fatal {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether a new request may be queued now.
-    pub(super) fn check_can_send(&self) -> Result<(), Error> {
-        self.check_fatal()?;
-        match self.phase {
-            Phase::Ready => {}
-            Phase::Terminated => return Err(Error::Terminated),
-            _ => return Err(UsageError::NotReady.into()),
-        }
-        if matches!(self.copy, CopyState::In { .. }) {
-            return Err(UsageError::CopyInProgress.into());
-        }
-        Ok(())
-    }
-
+impl State {
     pub(super) fn handle(&mut self, msg: &BackendMessage<'_>) -> Action {
         self.received_any = true;
         let result = match self.phase {
@@ -121,13 +94,6 @@ impl Core {
         }
     }
 
-    /// Pops the front step, telling whether its request was abandoned (popping the
-    /// last step forgets that).
-    fn pop_step(&mut self) -> Option<(crate::machine::pipeline::Step, bool)> {
-        let abandoned = self.pipeline.is_abandoned(self.pipeline.front()?.request);
-        self.pipeline.pop().map(|s| (s, abandoned))
-    }
-
     fn complete(&mut self, ev: Event<'static>, request: RequestId) -> Result<Action, Error> {
         self.emit(ev, request);
         self.finish_step();
@@ -143,7 +109,7 @@ impl Core {
     /// After an error in an extended batch the server ignores everything up to the
     /// Sync: report those requests as skipped, without waiting for anything.
     pub(super) fn skip_discarded(&mut self) {
-        while self.pipeline.discarding {
+        while self.discarding {
             match self.pipeline.front() {
                 Some(step) if step.kind != StepKind::Sync => {}
                 _ => return,
@@ -196,7 +162,7 @@ impl Core {
     pub(super) fn row_target(&mut self) -> Option<RequestId> {
         if self.phase != Phase::Ready
             || self.copy != CopyState::None
-            || self.pipeline.discarding
+            || self.discarding
             || self.pipeline.any_abandoned()
         {
             return None;
@@ -207,7 +173,7 @@ impl Core {
         }
         let formats = match &step.kind {
             StepKind::Execute { formats } => formats,
-            StepKind::SimpleQuery { formats } if self.pipeline.step_progress => formats,
+            StepKind::SimpleQuery { formats } if self.step_progress => formats,
             _ => return None,
         };
         if !Arc::ptr_eq(&self.current_formats, formats) {
@@ -288,7 +254,7 @@ impl Core {
             ));
         }
         let request = step.request;
-        let progress = self.pipeline.step_progress;
+        let progress = self.step_progress;
         match msg {
             BackendMessage::DataRow(row) => {
                 self.check_row_columns(row.len())
@@ -316,19 +282,19 @@ impl Core {
                 self.row_columns = Some(d.len());
                 let formats = Arc::clone(formats);
                 self.use_formats(&formats);
-                self.pipeline.step_progress = true;
+                self.step_progress = true;
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::DataRow(_)) if progress => {
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::CommandComplete(_)) => {
-                self.pipeline.step_progress = false;
-                self.pipeline.statement_answered = true;
+                self.step_progress = false;
+                self.statement_answered = true;
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::EmptyQueryResponse) => {
-                self.pipeline.statement_answered = true;
+                self.statement_answered = true;
                 self.emit(Event::EmptyQuery { request }, request);
                 Ok(Action::Absorb)
             }
@@ -343,7 +309,7 @@ impl Core {
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::ReadyForQuery(_))
-                if !self.pipeline.statement_answered && !self.pipeline.is_abandoned(request) =>
+                if !self.statement_answered && !self.pipeline.is_abandoned(request) =>
             {
                 // Every Query gets an answer before ReadyForQuery (an empty one gets
                 // EmptyQueryResponse): without one, what answered it is unknown.
@@ -357,7 +323,7 @@ impl Core {
                 BackendMessage::ReadyForQuery(status),
             ) => {
                 self.txn = *status;
-                self.pipeline.discarding = false;
+                self.discarding = false;
                 self.failed_request = None;
                 self.skipped_request = None;
                 self.emit(
@@ -380,7 +346,7 @@ impl Core {
                 self.complete(Event::CloseComplete { request }, request)
             }
             (StepKind::DescribeStatement, BackendMessage::ParameterDescription(_)) if !progress => {
-                self.pipeline.step_progress = true;
+                self.step_progress = true;
                 self.report(request)
             }
             (StepKind::DescribeStatement, BackendMessage::RowDescription(_)) if progress => {
@@ -436,8 +402,8 @@ impl Core {
         request: RequestId,
         extended: bool,
     ) -> Result<Action, Error> {
-        self.pipeline.step_progress = false;
-        self.pipeline.statement_answered = true;
+        self.step_progress = false;
+        self.statement_answered = true;
         if fields.is_fatal() {
             // The server closes the connection after a FATAL error.
             self.fail(Error::Server(ServerError::from_fields(fields)));
@@ -446,7 +412,7 @@ impl Core {
         let action = self.report(request)?;
         if extended {
             self.failed_request = Some(request);
-            self.pipeline.discarding = true;
+            self.discarding = true;
             self.finish_step();
         }
         Ok(action)

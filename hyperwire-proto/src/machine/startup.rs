@@ -8,13 +8,14 @@ use crate::auth::{self, ScramBinding, ScramClient};
 use crate::codec::{frontend, Authentication, BackendMessage, ProtocolVersion};
 use crate::config::{AuthMethod, ChannelBinding};
 use crate::error::{AuthError, ClosedReason, Error, ProtocolError};
-use crate::machine::{Action, Core, Phase, TlsPlan};
+use crate::machine::state::{Phase, State};
+use crate::machine::{Action, TlsPlan};
 use crate::server_error::ServerError;
 
 const SCRAM: &str = "SCRAM-SHA-256";
 const SCRAM_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
-impl Core {
+impl State {
     pub(super) fn send_startup(&mut self) {
         let version = self.version;
         let params = self
