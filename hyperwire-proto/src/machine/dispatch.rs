@@ -2,7 +2,8 @@
 //!
 //! The rules: asynchronous messages (ParameterStatus, NoticeResponse,
 //! NotificationResponse) never touch a request; every other message must fit the
-//! step at the front of the pipeline, or the connection is desynchronized.
+//! step at the front of the pipeline, or the connection is desynchronized. Which
+//! request a message belongs to is decided in `route.rs`; here, what it does.
 
 use alloc::sync::Arc;
 
@@ -10,15 +11,16 @@ use crate::codec::{frontend, BackendMessage, ErrorFields, ProtocolVersion};
 use crate::error::{ClosedReason, DesyncReason, Error, ProtocolError, UsageError};
 use crate::machine::event::{Event, RequestId, ResultFormats};
 use crate::machine::pipeline::StepKind;
+use crate::machine::route::Route;
 use crate::machine::state::{CopyState, Phase, State};
 use crate::machine::Action;
 use crate::server_error::ServerError;
 
 impl State {
-    pub(super) fn handle(&mut self, msg: &BackendMessage<'_>) -> Action {
+    pub(super) fn handle(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Action {
         self.received_any = true;
         let result = match self.phase {
-            Phase::Ready => self.handle_ready(msg),
+            Phase::Ready => self.handle_ready(tag, msg),
             // After Terminate nothing matters any more.
             Phase::Terminated => Ok(Action::Absorb),
             _ => self.handle_startup(msg),
@@ -144,8 +146,8 @@ impl State {
     /// caller (ready, in COPY OUT, not abandoned).
     #[inline]
     pub(super) fn copy_out_target(&mut self) -> Option<RequestId> {
-        match self.copy {
-            CopyState::Out { request }
+        match self.route(b'd') {
+            Route::CopyOut(request)
                 if self.phase == Phase::Ready && !self.pipeline.is_abandoned(request) =>
             {
                 self.received_any = true;
@@ -156,21 +158,18 @@ impl State {
     }
 
     /// The request a DataRow would belong to right now, when that is certain without
-    /// the general dispatch: ready, not in COPY or discarding, nothing abandoned, and
-    /// the front step takes rows with its formats already current.
+    /// the general dispatch: ready, not discarding, nothing abandoned, the DataRow
+    /// routes to the front step (so no COPY runs), and that step takes rows with its
+    /// formats already current.
     #[inline]
     pub(super) fn row_target(&mut self) -> Option<RequestId> {
-        if self.phase != Phase::Ready
-            || self.copy != CopyState::None
-            || self.discarding
-            || self.pipeline.any_abandoned()
-        {
+        if self.phase != Phase::Ready || self.discarding || self.pipeline.any_abandoned() {
             return None;
         }
+        let Route::Front(request) = self.route(b'D') else {
+            return None;
+        };
         let step = self.pipeline.front()?;
-        if self.frame_pos < step.fence {
-            return None;
-        }
         let formats = match &step.kind {
             StepKind::Execute { formats } => formats,
             StepKind::SimpleQuery { formats } if self.step_progress => formats,
@@ -180,7 +179,47 @@ impl State {
             self.current_formats = Arc::clone(formats);
         }
         self.received_any = true;
-        Some(step.request)
+        Some(request)
+    }
+
+    /// A message that belongs to no request.
+    fn on_async_message(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+        if let BackendMessage::ParameterStatus { name, value } = msg {
+            self.set_parameter(name, value);
+        }
+        Ok(Action::Forward(None))
+    }
+
+    /// CopyData or CopyDone of the COPY TO STDOUT in progress.
+    fn on_copy_out_message(
+        &mut self,
+        msg: &BackendMessage<'_>,
+        request: RequestId,
+    ) -> Result<Action, Error> {
+        match msg {
+            BackendMessage::CopyData(_) => self.report(request),
+            BackendMessage::CopyDone => {
+                self.copy = CopyState::None;
+                self.emit(Event::CopyDone { request }, request);
+                Ok(Action::Absorb)
+            }
+            _ => Err(self.desync(msg, "CopyData or CopyDone")),
+        }
+    }
+
+    /// The way out of a COPY the server takes: an ErrorResponse ends any COPY (and
+    /// the Sync owed after a COPY FROM STDIN is sent), a CommandComplete ends a
+    /// COPY FROM STDIN whose end was sent. Any other message changes nothing here.
+    fn leave_copy(&mut self, tag: u8) {
+        match (self.copy, tag) {
+            (CopyState::Out { .. }, b'E') => self.copy = CopyState::None,
+            (CopyState::In { .. } | CopyState::InFinished, b'E') => {
+                self.copy = CopyState::None;
+                self.pay_owed_sync();
+            }
+            (CopyState::InFinished, b'C') => self.copy = CopyState::None,
+            _ => {}
+        }
     }
 
     /// hyperd quirk (measured): a CancelRequest that lands after the last row of an
@@ -200,59 +239,29 @@ impl State {
         }
     }
 
-    fn handle_ready(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
-        match msg {
-            BackendMessage::ParameterStatus { name, value } => {
-                self.set_parameter(name, value);
-                return Ok(Action::Forward(None));
-            }
-            BackendMessage::NoticeResponse(_) | BackendMessage::NotificationResponse { .. } => {
-                return Ok(Action::Forward(None));
-            }
-            _ => {}
-        }
-        match self.copy {
-            CopyState::None => {}
-            CopyState::Out { request } => match msg {
-                BackendMessage::CopyData(_) => return self.report(request),
-                BackendMessage::CopyDone => {
-                    self.copy = CopyState::None;
-                    self.emit(Event::CopyDone { request }, request);
-                    return Ok(Action::Absorb);
-                }
-                BackendMessage::ErrorResponse(_) => self.copy = CopyState::None,
-                _ => return Err(self.desync(msg, "CopyData or CopyDone")),
-            },
-            CopyState::In { .. } | CopyState::InFinished => match msg {
-                BackendMessage::ErrorResponse(_) => {
-                    self.copy = CopyState::None;
-                    self.pay_owed_sync();
-                }
-                BackendMessage::CommandComplete(_) if self.copy == CopyState::InFinished => {
-                    self.copy = CopyState::None;
-                }
-                _ => return Err(self.desync(msg, "the end of COPY FROM STDIN")),
-            },
-        }
-        if let BackendMessage::ReadyForQuery(_) = msg {
+    fn handle_ready(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+        if tag == b'Z' && self.copy == CopyState::None {
             self.skip_unanswered_abandoned_steps();
         }
-        let Some(step) = self.pipeline.front() else {
-            return match msg {
-                BackendMessage::ErrorResponse(fields) => {
-                    Err(Error::Server(ServerError::from_fields(fields)))
-                }
-                _ => Err(self.desync(msg, "nothing (no request is pending)")),
-            };
-        };
-        if self.frame_pos < step.fence {
-            // Already received when the front request was made: left over from an
-            // earlier exchange (a second ReadyForQuery...), never this one's answer.
-            return Err(self.desync(
-                msg,
-                "nothing (the message arrived before the pending request was sent)",
-            ));
+        let route = self.route(tag);
+        self.leave_copy(tag);
+        match route {
+            Route::Front(_) => {}
+            Route::Async => return self.on_async_message(msg),
+            Route::CopyOut(request) => return self.on_copy_out_message(msg, request),
+            Route::NothingPending => {
+                return match msg {
+                    BackendMessage::ErrorResponse(fields) => {
+                        Err(Error::Server(ServerError::from_fields(fields)))
+                    }
+                    _ => Err(self.desync(msg, "nothing (no request is pending)")),
+                };
+            }
+            Route::Nobody(expected) => return Err(self.desync(msg, expected)),
         }
+        let Some(step) = self.pipeline.front() else {
+            return Err(self.desync(msg, "nothing (no request is pending)"));
+        };
         let request = step.request;
         let progress = self.step_progress;
         match msg {

@@ -5,6 +5,7 @@ pub(crate) mod event;
 mod pipeline;
 mod recv;
 mod request;
+mod route;
 pub(crate) mod settings;
 mod startup;
 mod state;
@@ -18,6 +19,7 @@ use crate::codec::{self, frontend, DataRow, ProtocolVersion, TransactionStatus};
 use crate::config::AuthMethod;
 use crate::error::{ClosedReason, Error, ProtocolError, UsageError};
 use crate::machine::recv::{Frame, RecvBuffer};
+use crate::machine::route::Route;
 use crate::machine::state::{CopyState, Phase, State, Streak};
 
 pub use event::{Event, RequestId, ResultFormats};
@@ -346,7 +348,7 @@ impl Protocol {
                 }
             }
             let action = match codec::decode(frame.tag, self.recv.body(frame)) {
-                Ok(msg) => self.state.handle(&msg),
+                Ok(msg) => self.state.handle(frame.tag, &msg),
                 Err(e) => {
                     self.state.fail(e.into());
                     continue;
@@ -388,15 +390,16 @@ impl Protocol {
         {
             return false;
         }
+        // The next message goes to the same request by the one routing rule.
         let tag = match streak {
             Streak::Rows(request) => {
-                if self.state.pipeline.front().map(|step| step.request) != Some(request) {
+                if self.state.route(b'D') != Route::Front(request) {
                     return false;
                 }
                 b'D'
             }
             Streak::CopyOut(request) => {
-                if self.state.copy != (CopyState::Out { request }) {
+                if self.state.route(b'd') != Route::CopyOut(request) {
                     return false;
                 }
                 b'd'

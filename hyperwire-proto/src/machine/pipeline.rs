@@ -1,9 +1,8 @@
 //! The FIFO of responses the server still owes, grouped by Sync.
 //!
 //! Each request is a contiguous run of steps, one per message that gets an answer.
-//! This module keeps the FIFO; `dispatch.rs` (`handle_ready`) decides which
-//! pending step a server message belongs to, and the row shortcut in `mod.rs`
-//! only continues a run that rule already started.
+//! This module keeps the FIFO; `route.rs` says which pending request a server
+//! message belongs to, and `dispatch.rs` what the message does to that step.
 
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
