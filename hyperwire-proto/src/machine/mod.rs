@@ -310,17 +310,20 @@ impl Protocol {
                     continue;
                 }
             };
+            // Borrows only the bytes: the cursor and the state may change while it
+            // lives, so the message is decoded once whether it is reported or not.
+            let body = frame.body(&self.recv.bytes);
             if frame.tag == b'D' {
                 if let Some(request) = self.state.row_target() {
                     // The hot path: a row for the request at the front, validated once.
-                    // (Checked first, then borrowed again: a borrow kept across the
-                    // `continue` below would outlive the loop iteration.)
-                    match self.check_row(frame) {
-                        Ok(()) => {
+                    match DataRow::parse(body)
+                        .and_then(|row| self.state.check_row_columns(row.len()).map(|()| row))
+                    {
+                        Ok(row) => {
                             self.state.streak = Some(Streak::Rows(request));
                             return Some(Event::DataRow {
                                 request,
-                                row: DataRow::validated(self.recv.body(frame)),
+                                row,
                                 formats: &self.state.current_formats,
                             });
                         }
@@ -343,25 +346,27 @@ impl Protocol {
                     self.state.streak = Some(Streak::CopyOut(request));
                     return Some(Event::CopyData {
                         request,
-                        data: self.recv.body(frame),
+                        data: body,
                     });
                 }
             }
-            let action = match codec::decode(frame.tag, self.recv.body(frame)) {
-                Ok(msg) => self.state.handle(frame.tag, &msg),
+            // The general path: decode, let the rules decide (a verdict that borrows
+            // nothing), and report the decoded message itself if they say so.
+            let msg = match codec::decode(frame.tag, body) {
+                Ok(msg) => msg,
                 Err(e) => {
                     self.state.fail(e.into());
                     continue;
                 }
             };
-            match action {
+            match self.state.handle(frame.tag, &msg) {
                 Action::Absorb => continue,
                 Action::Forward(request) => {
-                    return Some(forward(
-                        frame.tag,
-                        self.recv.body(frame),
+                    return Some(Event::from_message(
+                        msg,
                         request,
-                        &self.state,
+                        &self.state.current_formats,
+                        self.state.version,
                     ))
                 }
             }
@@ -630,74 +635,5 @@ impl Protocol {
     /// How many responses (steps) are still pending.
     pub fn pending_responses(&self) -> usize {
         self.state.pipeline.len()
-    }
-}
-
-/// Builds the event for a message the handler chose to report.
-fn forward<'a>(tag: u8, body: &'a [u8], request: Option<RequestId>, state: &'a State) -> Event<'a> {
-    use codec::BackendMessage as M;
-    let req = request.unwrap_or(RequestId(u64::MAX));
-    if tag == b'D' {
-        // Validated moments ago: no second walk over the columns.
-        return Event::DataRow {
-            request: req,
-            row: DataRow::validated(body),
-            formats: &state.current_formats,
-        };
-    }
-    let msg = match codec::decode(tag, body) {
-        Ok(msg) => msg,
-        Err(e) => return Event::Fatal(e.into()),
-    };
-    match msg {
-        M::ParameterStatus { name, value } => Event::ParameterStatus { name, value },
-        M::BackendKeyData {
-            process_id,
-            secret_key,
-        } => Event::BackendKeyData {
-            process_id,
-            secret_key,
-        },
-        M::NegotiateProtocolVersion { unrecognized, .. } => Event::ProtocolNegotiated {
-            version: state.version,
-            unrecognized,
-        },
-        M::NoticeResponse(fields) => Event::Notice(fields),
-        M::NotificationResponse {
-            process_id,
-            channel,
-            payload,
-        } => Event::Notification {
-            process_id,
-            channel,
-            payload,
-        },
-        M::RowDescription(description) => Event::RowDescription {
-            request: req,
-            description,
-            formats: &state.current_formats,
-        },
-        M::CommandComplete(tag) => Event::CommandComplete { request: req, tag },
-        M::ParameterDescription(types) => Event::ParameterDescription {
-            request: req,
-            types,
-        },
-        M::CopyInResponse(response) => Event::CopyInStart {
-            request: req,
-            response,
-        },
-        M::CopyOutResponse(response) => Event::CopyOutStart {
-            request: req,
-            response,
-        },
-        M::CopyData(data) => Event::CopyData { request: req, data },
-        M::ErrorResponse(error) => Event::ServerError {
-            request: req,
-            error,
-        },
-        other => Event::Fatal(Error::Protocol(ProtocolError::Unexpected {
-            message: other.name(),
-            state: "forwarding an event",
-        })),
     }
 }
