@@ -13,17 +13,31 @@ use crate::machine::event::{Event, RequestId, ResultFormats};
 use crate::machine::pipeline::StepKind;
 use crate::machine::route::Route;
 use crate::machine::state::{CopyState, Phase, State};
-use crate::machine::Action;
 use crate::server_error::ServerError;
 
+/// What the rules decided about one message. It borrows nothing, so
+/// `Protocol::poll_event` can decide first and then build the event from the
+/// message it decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Nothing to report (or only events already queued).
+    Absorb,
+    /// Report the message itself as an event, for this request (`None`: for none).
+    Forward(Option<RequestId>),
+}
+
+// The handlers are named `on_<message or input>`: each takes one server message
+// (or the end of the stream) and applies its rule to the `State`.
 impl State {
-    pub(super) fn handle(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Action {
+    /// Any server message after framing (the TLS/GSS answer bytes aside): the
+    /// startup rules before ReadyForQuery, the request rules after.
+    pub(super) fn on_message(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Action {
         self.received_any = true;
         let result = match self.phase {
-            Phase::Ready => self.handle_ready(tag, msg),
+            Phase::Ready => self.on_ready_message(tag, msg),
             // After Terminate nothing matters any more.
             Phase::Terminated => Ok(Action::Absorb),
-            _ => self.handle_startup(msg),
+            _ => self.on_startup_message(msg),
         };
         result.unwrap_or_else(|e| {
             self.fail(e);
@@ -239,7 +253,7 @@ impl State {
         }
     }
 
-    fn handle_ready(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+    fn on_ready_message(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Result<Action, Error> {
         if tag == b'Z' && self.copy == CopyState::None {
             self.skip_unanswered_abandoned_steps();
         }
@@ -308,7 +322,7 @@ impl State {
                 Ok(Action::Absorb)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::CopyInResponse(_)) => {
-                self.start_copy_in(request, false)
+                self.on_copy_in_response(request, false)
             }
             (
                 StepKind::SimpleQuery { .. } | StepKind::Execute { .. },
@@ -399,7 +413,7 @@ impl State {
                 self.complete(Event::PortalSuspended { request }, request)
             }
             (StepKind::Execute { .. }, BackendMessage::CopyInResponse(_)) => {
-                self.start_copy_in(request, true)
+                self.on_copy_in_response(request, true)
             }
             (kind, _) => Err(self.desync(msg, kind.expecting())),
         }
@@ -427,7 +441,7 @@ impl State {
         Ok(action)
     }
 
-    fn start_copy_in(&mut self, request: RequestId, extended: bool) -> Result<Action, Error> {
+    fn on_copy_in_response(&mut self, request: RequestId, extended: bool) -> Result<Action, Error> {
         if extended {
             // The server ignores a Sync sent during COPY FROM STDIN; we send it again
             // after CopyDone/CopyFail. Any other message behind the COPY would be

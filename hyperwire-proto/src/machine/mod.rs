@@ -18,6 +18,7 @@ use crate::auth::SaltedPassword;
 use crate::codec::{self, frontend, DataRow, ProtocolVersion, TransactionStatus};
 use crate::config::AuthMethod;
 use crate::error::{ClosedReason, Error, ProtocolError, UsageError};
+use crate::machine::dispatch::Action;
 use crate::machine::recv::{Frame, RecvBuffer};
 use crate::machine::route::Route;
 use crate::machine::state::{CopyState, Phase, State, Streak};
@@ -72,15 +73,6 @@ impl core::fmt::Debug for CancelRequest {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("CancelRequest(***)")
     }
-}
-
-/// What handling one message produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    /// Nothing to report (or only events already queued).
-    Absorb,
-    /// Report the message itself as an event.
-    Forward(Option<RequestId>),
 }
 
 /// The sans-IO protocol machine for one connection.
@@ -359,7 +351,7 @@ impl Protocol {
                     continue;
                 }
             };
-            match self.state.handle(frame.tag, &msg) {
+            match self.state.on_message(frame.tag, &msg) {
                 Action::Absorb => continue,
                 Action::Forward(request) => {
                     return Some(Event::from_message(

@@ -8,8 +8,9 @@ use crate::auth::{self, ScramBinding, ScramClient};
 use crate::codec::{frontend, Authentication, BackendMessage, ProtocolVersion};
 use crate::config::{AuthMethod, ChannelBinding};
 use crate::error::{AuthError, ClosedReason, Error, ProtocolError};
+use crate::machine::dispatch::Action;
 use crate::machine::state::{Phase, State};
-use crate::machine::{Action, TlsPlan};
+use crate::machine::TlsPlan;
 use crate::server_error::ServerError;
 
 const SCRAM: &str = "SCRAM-SHA-256";
@@ -76,7 +77,7 @@ impl State {
         }
     }
 
-    pub(super) fn handle_startup(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+    pub(super) fn on_startup_message(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
         match (self.phase, msg) {
             (_, BackendMessage::ErrorResponse(fields)) => {
                 Err(Error::Server(ServerError::from_fields(fields)))
