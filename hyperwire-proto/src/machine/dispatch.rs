@@ -253,14 +253,16 @@ impl State {
         }
     }
 
+    /// A message after the startup: routed to its request (`route.rs`), then
+    /// checked against what that request's front step waits for.
     fn on_ready_message(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Result<Action, Error> {
         if tag == b'Z' && self.copy == CopyState::None {
             self.skip_unanswered_abandoned_steps();
         }
         let route = self.route(tag);
         self.leave_copy(tag);
-        match route {
-            Route::Front(_) => {}
+        let request = match route {
+            Route::Front(request) => request,
             Route::Async => return self.on_async_message(msg),
             Route::CopyOut(request) => return self.on_copy_out_message(msg, request),
             Route::NothingPending => {
@@ -272,11 +274,10 @@ impl State {
                 };
             }
             Route::Nobody(expected) => return Err(self.desync(msg, expected)),
-        }
+        };
         let Some(step) = self.pipeline.front() else {
             return Err(self.desync(msg, "nothing (no request is pending)"));
         };
-        let request = step.request;
         let progress = self.step_progress;
         match msg {
             BackendMessage::DataRow(row) => {

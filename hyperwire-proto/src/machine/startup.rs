@@ -77,6 +77,8 @@ impl State {
         }
     }
 
+    /// A message before the first ReadyForQuery: authentication, parameters, the
+    /// cancel key.
     pub(super) fn on_startup_message(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
         match (self.phase, msg) {
             (_, BackendMessage::ErrorResponse(fields)) => {
