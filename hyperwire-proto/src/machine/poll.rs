@@ -9,7 +9,6 @@ use crate::codec::{self, DataRow};
 use crate::error::{ClosedReason, Error, ProtocolError};
 use crate::machine::dispatch::Action;
 use crate::machine::recv::Frame;
-use crate::machine::route::Route;
 use crate::machine::state::{Phase, Streak};
 use crate::machine::{Event, Protocol};
 
@@ -160,8 +159,8 @@ impl Protocol {
     /// The short path for a run of rows or of COPY OUT data: whether the next
     /// frame is one more of `streak` (a valid DataRow for the same request, or
     /// CopyData of the same COPY OUT). It holds while only those arrive: any
-    /// other message, an abandoned request, a queued event or a fatal error
-    /// ends the streak (the general path then reads the frame again).
+    /// other message, an abandoned request, a queued event, a fatal error or
+    /// Terminate ends the streak (the general path then reads the frame again).
     #[inline]
     fn streak_continues(&mut self, streak: Streak) -> bool {
         self.recv.cursor.consume_pending();
@@ -172,21 +171,14 @@ impl Protocol {
         {
             return false;
         }
-        // The next message goes to the same request by the one routing rule.
-        let tag = match streak {
-            Streak::Rows(request) => {
-                if self.state.route(b'D') != Route::Front(request) {
-                    return false;
-                }
-                b'D'
-            }
-            Streak::CopyOut(request) => {
-                if self.state.route(b'd') != Route::CopyOut(request) {
-                    return false;
-                }
-                b'd'
-            }
-        };
+        // Where a message of this kind goes was settled by `State::route` when the
+        // run began (`row_target`, `copy_out_target`), and nothing that could change
+        // the answer has happened since: the streak only lives from one short-path
+        // frame to the next (`poll_event` takes it first), any message on the
+        // general path ends it, and `abandon` and `terminate` are caught just above.
+        // So the rule is not worked out again per row; debug builds check it is kept.
+        let tag = streak.tag();
+        debug_assert_eq!(self.state.route(tag), streak.route());
         let position = self.recv.cursor.position();
         let Ok(Some(frame)) = self
             .recv

@@ -1,10 +1,10 @@
 //! Which request an incoming message belongs to, once the startup is over.
 //!
 //! This is the one place the rule is written. The general dispatch
-//! (`State::on_ready_message`), the DataRow and COPY OUT shortcuts
-//! (`State::row_target`, `State::copy_out_target`) and the streak check in
-//! `Protocol::poll_event` all ask [`State::route`]; they differ only in what they
-//! then do with the answer.
+//! (`State::on_ready_message`) and the DataRow and COPY OUT shortcuts
+//! (`State::row_target`, `State::copy_out_target`) all ask [`State::route`]; they
+//! differ only in what they then do with the answer. A streak of rows (`poll.rs`)
+//! keeps the answer its first row got, and debug builds ask again for every row.
 
 use crate::machine::event::RequestId;
 use crate::machine::state::{CopyState, State};

@@ -16,6 +16,7 @@ use crate::config::AuthMethod;
 use crate::error::{Error, ProtocolError, UsageError};
 use crate::machine::event::{Event, RequestId, ResultFormats};
 use crate::machine::pipeline::{Pipeline, Step};
+use crate::machine::route::Route;
 use crate::machine::{BackendKey, NonceSource, Settings, TlsPlan};
 
 /// Where the connection is in its life.
@@ -65,6 +66,25 @@ pub(super) enum Streak {
     Rows(RequestId),
     /// CopyData of this request's COPY TO STDOUT.
     CopyOut(RequestId),
+}
+
+impl Streak {
+    /// The message type of the run.
+    #[inline(always)]
+    pub(super) fn tag(self) -> u8 {
+        match self {
+            Streak::Rows(_) => b'D',
+            Streak::CopyOut(_) => b'd',
+        }
+    }
+
+    /// What [`State::route`] answered for the run's messages when it began.
+    pub(super) fn route(self) -> Route {
+        match self {
+            Streak::Rows(request) => Route::Front(request),
+            Streak::CopyOut(request) => Route::CopyOut(request),
+        }
+    }
 }
 
 /// The state of one connection's protocol machine: every field its behaviour
