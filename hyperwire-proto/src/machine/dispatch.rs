@@ -2,7 +2,8 @@
 //!
 //! The rules: asynchronous messages (ParameterStatus, NoticeResponse,
 //! NotificationResponse) never touch a request; every other message must fit the
-//! step at the front of the pipeline, or the connection is desynchronized.
+//! step at the front of the pipeline, or the connection is desynchronized. Which
+//! request a message belongs to is decided in `route.rs`; here, what it does.
 
 use alloc::sync::Arc;
 
@@ -10,45 +11,33 @@ use crate::codec::{frontend, BackendMessage, ErrorFields, ProtocolVersion};
 use crate::error::{ClosedReason, DesyncReason, Error, ProtocolError, UsageError};
 use crate::machine::event::{Event, RequestId, ResultFormats};
 use crate::machine::pipeline::StepKind;
-use crate::machine::{Action, CopyState, Core, Phase};
+use crate::machine::route::Route;
+use crate::machine::state::{CopyState, Phase, State};
 use crate::server_error::ServerError;
 
-impl Core {
-    /// Records the first fatal error; it is reported once and returned forever after.
-    pub(super) fn fail(&mut self, e: Error) {
-        if self.fatal.is_none() {
-            self.fatal = Some(e);
-        }
-    }
+/// What the rules decided about one message. It borrows nothing, so
+/// `Protocol::poll_event` can decide first and then build the event from the
+/// message it decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Nothing to report (or only events already queued).
+    Absorb,
+    /// Report the message itself as an event, for this request (`None`: for none).
+    Forward(Option<RequestId>),
+}
 
-    pub(super) fn check_fatal(&self) -> Result<(), Error> {
-        match &self.fatal {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether a new request may be queued now.
-    pub(super) fn check_can_send(&self) -> Result<(), Error> {
-        self.check_fatal()?;
-        match self.phase {
-            Phase::Ready => {}
-            Phase::Terminated => return Err(Error::Terminated),
-            _ => return Err(UsageError::NotReady.into()),
-        }
-        if matches!(self.copy, CopyState::In { .. }) {
-            return Err(UsageError::CopyInProgress.into());
-        }
-        Ok(())
-    }
-
-    pub(super) fn handle(&mut self, msg: &BackendMessage<'_>) -> Action {
+// The handlers are named `on_<message or input>`: each takes one server message
+// (or the end of the stream) and applies its rule to the `State`.
+impl State {
+    /// Any server message after framing (the TLS/GSS answer bytes aside): the
+    /// startup rules before ReadyForQuery, the request rules after.
+    pub(super) fn on_message(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Action {
         self.received_any = true;
         let result = match self.phase {
-            Phase::Ready => self.handle_ready(msg),
+            Phase::Ready => self.on_ready_message(tag, msg),
             // After Terminate nothing matters any more.
             Phase::Terminated => Ok(Action::Absorb),
-            _ => self.handle_startup(msg),
+            _ => self.on_startup_message(msg),
         };
         result.unwrap_or_else(|e| {
             self.fail(e);
@@ -121,13 +110,6 @@ impl Core {
         }
     }
 
-    /// Pops the front step, telling whether its request was abandoned (popping the
-    /// last step forgets that).
-    fn pop_step(&mut self) -> Option<(crate::machine::pipeline::Step, bool)> {
-        let abandoned = self.pipeline.is_abandoned(self.pipeline.front()?.request);
-        self.pipeline.pop().map(|s| (s, abandoned))
-    }
-
     fn complete(&mut self, ev: Event<'static>, request: RequestId) -> Result<Action, Error> {
         self.emit(ev, request);
         self.finish_step();
@@ -143,7 +125,7 @@ impl Core {
     /// After an error in an extended batch the server ignores everything up to the
     /// Sync: report those requests as skipped, without waiting for anything.
     pub(super) fn skip_discarded(&mut self) {
-        while self.pipeline.discarding {
+        while self.discarding {
             match self.pipeline.front() {
                 Some(step) if step.kind != StepKind::Sync => {}
                 _ => return,
@@ -178,8 +160,8 @@ impl Core {
     /// caller (ready, in COPY OUT, not abandoned).
     #[inline]
     pub(super) fn copy_out_target(&mut self) -> Option<RequestId> {
-        match self.copy {
-            CopyState::Out { request }
+        match self.route(b'd') {
+            Route::CopyOut(request)
                 if self.phase == Phase::Ready && !self.pipeline.is_abandoned(request) =>
             {
                 self.received_any = true;
@@ -190,31 +172,68 @@ impl Core {
     }
 
     /// The request a DataRow would belong to right now, when that is certain without
-    /// the general dispatch: ready, not in COPY or discarding, nothing abandoned, and
-    /// the front step takes rows with its formats already current.
+    /// the general dispatch: ready, not discarding, nothing abandoned, the DataRow
+    /// routes to the front step (so no COPY runs), and that step takes rows with its
+    /// formats already current.
     #[inline]
     pub(super) fn row_target(&mut self) -> Option<RequestId> {
-        if self.phase != Phase::Ready
-            || self.copy != CopyState::None
-            || self.pipeline.discarding
-            || self.pipeline.any_abandoned()
-        {
+        if self.phase != Phase::Ready || self.discarding || self.pipeline.any_abandoned() {
             return None;
         }
+        let Route::Front(request) = self.route(b'D') else {
+            return None;
+        };
         let step = self.pipeline.front()?;
-        if self.frame_pos < step.fence {
-            return None;
-        }
         let formats = match &step.kind {
             StepKind::Execute { formats } => formats,
-            StepKind::SimpleQuery { formats } if self.pipeline.step_progress => formats,
+            StepKind::SimpleQuery { formats } if self.step_progress => formats,
             _ => return None,
         };
         if !Arc::ptr_eq(&self.current_formats, formats) {
             self.current_formats = Arc::clone(formats);
         }
         self.received_any = true;
-        Some(step.request)
+        Some(request)
+    }
+
+    /// A message that belongs to no request.
+    fn on_async_message(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+        if let BackendMessage::ParameterStatus { name, value } = msg {
+            self.set_parameter(name, value);
+        }
+        Ok(Action::Forward(None))
+    }
+
+    /// CopyData or CopyDone of the COPY TO STDOUT in progress.
+    fn on_copy_out_message(
+        &mut self,
+        msg: &BackendMessage<'_>,
+        request: RequestId,
+    ) -> Result<Action, Error> {
+        match msg {
+            BackendMessage::CopyData(_) => self.report(request),
+            BackendMessage::CopyDone => {
+                self.copy = CopyState::None;
+                self.emit(Event::CopyDone { request }, request);
+                Ok(Action::Absorb)
+            }
+            _ => Err(self.desync(msg, "CopyData or CopyDone")),
+        }
+    }
+
+    /// The way out of a COPY the server takes: an ErrorResponse ends any COPY (and
+    /// the Sync owed after a COPY FROM STDIN is sent), a CommandComplete ends a
+    /// COPY FROM STDIN whose end was sent. Any other message changes nothing here.
+    fn leave_copy(&mut self, tag: u8) {
+        match (self.copy, tag) {
+            (CopyState::Out { .. }, b'E') => self.copy = CopyState::None,
+            (CopyState::In { .. } | CopyState::InFinished, b'E') => {
+                self.copy = CopyState::None;
+                self.pay_owed_sync();
+            }
+            (CopyState::InFinished, b'C') => self.copy = CopyState::None,
+            _ => {}
+        }
     }
 
     /// hyperd quirk (measured): a CancelRequest that lands after the last row of an
@@ -234,61 +253,32 @@ impl Core {
         }
     }
 
-    fn handle_ready(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
-        match msg {
-            BackendMessage::ParameterStatus { name, value } => {
-                self.set_parameter(name, value);
-                return Ok(Action::Forward(None));
-            }
-            BackendMessage::NoticeResponse(_) | BackendMessage::NotificationResponse { .. } => {
-                return Ok(Action::Forward(None));
-            }
-            _ => {}
-        }
-        match self.copy {
-            CopyState::None => {}
-            CopyState::Out { request } => match msg {
-                BackendMessage::CopyData(_) => return self.report(request),
-                BackendMessage::CopyDone => {
-                    self.copy = CopyState::None;
-                    self.emit(Event::CopyDone { request }, request);
-                    return Ok(Action::Absorb);
-                }
-                BackendMessage::ErrorResponse(_) => self.copy = CopyState::None,
-                _ => return Err(self.desync(msg, "CopyData or CopyDone")),
-            },
-            CopyState::In { .. } | CopyState::InFinished => match msg {
-                BackendMessage::ErrorResponse(_) => {
-                    self.copy = CopyState::None;
-                    self.pay_owed_sync();
-                }
-                BackendMessage::CommandComplete(_) if self.copy == CopyState::InFinished => {
-                    self.copy = CopyState::None;
-                }
-                _ => return Err(self.desync(msg, "the end of COPY FROM STDIN")),
-            },
-        }
-        if let BackendMessage::ReadyForQuery(_) = msg {
+    /// A message after the startup: routed to its request (`route.rs`), then
+    /// checked against what that request's front step waits for.
+    fn on_ready_message(&mut self, tag: u8, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+        if tag == b'Z' && self.copy == CopyState::None {
             self.skip_unanswered_abandoned_steps();
         }
-        let Some(step) = self.pipeline.front() else {
-            return match msg {
-                BackendMessage::ErrorResponse(fields) => {
-                    Err(Error::Server(ServerError::from_fields(fields)))
-                }
-                _ => Err(self.desync(msg, "nothing (no request is pending)")),
-            };
+        let route = self.route(tag);
+        self.leave_copy(tag);
+        let request = match route {
+            Route::Front(request) => request,
+            Route::Async => return self.on_async_message(msg),
+            Route::CopyOut(request) => return self.on_copy_out_message(msg, request),
+            Route::NothingPending => {
+                return match msg {
+                    BackendMessage::ErrorResponse(fields) => {
+                        Err(Error::Server(ServerError::from_fields(fields)))
+                    }
+                    _ => Err(self.desync(msg, "nothing (no request is pending)")),
+                };
+            }
+            Route::Nobody(expected) => return Err(self.desync(msg, expected)),
         };
-        if self.frame_pos < step.fence {
-            // Already received when the front request was made: left over from an
-            // earlier exchange (a second ReadyForQuery...), never this one's answer.
-            return Err(self.desync(
-                msg,
-                "nothing (the message arrived before the pending request was sent)",
-            ));
-        }
-        let request = step.request;
-        let progress = self.pipeline.step_progress;
+        let Some(step) = self.pipeline.front() else {
+            return Err(self.desync(msg, "nothing (no request is pending)"));
+        };
+        let progress = self.step_progress;
         match msg {
             BackendMessage::DataRow(row) => {
                 self.check_row_columns(row.len())
@@ -316,24 +306,24 @@ impl Core {
                 self.row_columns = Some(d.len());
                 let formats = Arc::clone(formats);
                 self.use_formats(&formats);
-                self.pipeline.step_progress = true;
+                self.step_progress = true;
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::DataRow(_)) if progress => {
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::CommandComplete(_)) => {
-                self.pipeline.step_progress = false;
-                self.pipeline.statement_answered = true;
+                self.step_progress = false;
+                self.statement_answered = true;
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::EmptyQueryResponse) => {
-                self.pipeline.statement_answered = true;
+                self.statement_answered = true;
                 self.emit(Event::EmptyQuery { request }, request);
                 Ok(Action::Absorb)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::CopyInResponse(_)) => {
-                self.start_copy_in(request, false)
+                self.on_copy_in_response(request, false)
             }
             (
                 StepKind::SimpleQuery { .. } | StepKind::Execute { .. },
@@ -343,7 +333,7 @@ impl Core {
                 self.report(request)
             }
             (StepKind::SimpleQuery { .. }, BackendMessage::ReadyForQuery(_))
-                if !self.pipeline.statement_answered && !self.pipeline.is_abandoned(request) =>
+                if !self.statement_answered && !self.pipeline.is_abandoned(request) =>
             {
                 // Every Query gets an answer before ReadyForQuery (an empty one gets
                 // EmptyQueryResponse): without one, what answered it is unknown.
@@ -357,7 +347,7 @@ impl Core {
                 BackendMessage::ReadyForQuery(status),
             ) => {
                 self.txn = *status;
-                self.pipeline.discarding = false;
+                self.discarding = false;
                 self.failed_request = None;
                 self.skipped_request = None;
                 self.emit(
@@ -380,7 +370,7 @@ impl Core {
                 self.complete(Event::CloseComplete { request }, request)
             }
             (StepKind::DescribeStatement, BackendMessage::ParameterDescription(_)) if !progress => {
-                self.pipeline.step_progress = true;
+                self.step_progress = true;
                 self.report(request)
             }
             (StepKind::DescribeStatement, BackendMessage::RowDescription(_)) if progress => {
@@ -424,7 +414,7 @@ impl Core {
                 self.complete(Event::PortalSuspended { request }, request)
             }
             (StepKind::Execute { .. }, BackendMessage::CopyInResponse(_)) => {
-                self.start_copy_in(request, true)
+                self.on_copy_in_response(request, true)
             }
             (kind, _) => Err(self.desync(msg, kind.expecting())),
         }
@@ -436,8 +426,8 @@ impl Core {
         request: RequestId,
         extended: bool,
     ) -> Result<Action, Error> {
-        self.pipeline.step_progress = false;
-        self.pipeline.statement_answered = true;
+        self.step_progress = false;
+        self.statement_answered = true;
         if fields.is_fatal() {
             // The server closes the connection after a FATAL error.
             self.fail(Error::Server(ServerError::from_fields(fields)));
@@ -446,13 +436,13 @@ impl Core {
         let action = self.report(request)?;
         if extended {
             self.failed_request = Some(request);
-            self.pipeline.discarding = true;
+            self.discarding = true;
             self.finish_step();
         }
         Ok(action)
     }
 
-    fn start_copy_in(&mut self, request: RequestId, extended: bool) -> Result<Action, Error> {
+    fn on_copy_in_response(&mut self, request: RequestId, extended: bool) -> Result<Action, Error> {
         if extended {
             // The server ignores a Sync sent during COPY FROM STDIN; we send it again
             // after CopyDone/CopyFail. Any other message behind the COPY would be

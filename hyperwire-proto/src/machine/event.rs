@@ -4,10 +4,10 @@
 use alloc::vec::Vec;
 
 use crate::codec::{
-    CopyResponse, DataRow, ErrorFields, Format, ParameterTypes, ProtocolVersion, RowDescription,
-    StrList, TransactionStatus,
+    BackendMessage, CopyResponse, DataRow, ErrorFields, Format, ParameterTypes, ProtocolVersion,
+    RowDescription, StrList, TransactionStatus,
 };
-use crate::error::Error;
+use crate::error::{Error, ProtocolError};
 
 /// Identifies one request; responses carry the id of the request they answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -250,6 +250,78 @@ impl Event<'_> {
             | Event::Skipped { request }
             | Event::Done { request } => Some(*request),
             _ => None,
+        }
+    }
+}
+
+impl<'a> Event<'a> {
+    /// The event that reports `msg`, a message the dispatch rules chose to forward
+    /// as it is (`Action::Forward`): `request` is the request it answers (`None` for
+    /// messages outside any request), `formats` the current result's formats and
+    /// `version` the protocol version in use.
+    pub(super) fn from_message(
+        msg: BackendMessage<'a>,
+        request: Option<RequestId>,
+        formats: &'a ResultFormats,
+        version: ProtocolVersion,
+    ) -> Event<'a> {
+        use BackendMessage as M;
+        let req = request.unwrap_or(RequestId(u64::MAX));
+        match msg {
+            M::DataRow(row) => Event::DataRow {
+                request: req,
+                row,
+                formats,
+            },
+            M::ParameterStatus { name, value } => Event::ParameterStatus { name, value },
+            M::BackendKeyData {
+                process_id,
+                secret_key,
+            } => Event::BackendKeyData {
+                process_id,
+                secret_key,
+            },
+            M::NegotiateProtocolVersion { unrecognized, .. } => Event::ProtocolNegotiated {
+                version,
+                unrecognized,
+            },
+            M::NoticeResponse(fields) => Event::Notice(fields),
+            M::NotificationResponse {
+                process_id,
+                channel,
+                payload,
+            } => Event::Notification {
+                process_id,
+                channel,
+                payload,
+            },
+            M::RowDescription(description) => Event::RowDescription {
+                request: req,
+                description,
+                formats,
+            },
+            M::CommandComplete(tag) => Event::CommandComplete { request: req, tag },
+            M::ParameterDescription(types) => Event::ParameterDescription {
+                request: req,
+                types,
+            },
+            M::CopyInResponse(response) => Event::CopyInStart {
+                request: req,
+                response,
+            },
+            M::CopyOutResponse(response) => Event::CopyOutStart {
+                request: req,
+                response,
+            },
+            M::CopyData(data) => Event::CopyData { request: req, data },
+            M::ErrorResponse(error) => Event::ServerError {
+                request: req,
+                error,
+            },
+            other => Event::Fatal(Error::Protocol(ProtocolError::Unexpected {
+                message: other.name(),
+                state: "forwarding an event",
+            })),
         }
     }
 }

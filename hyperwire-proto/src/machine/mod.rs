@@ -3,23 +3,24 @@
 mod dispatch;
 pub(crate) mod event;
 mod pipeline;
+mod poll;
 mod recv;
 mod request;
+mod route;
 pub(crate) mod settings;
 mod startup;
+mod state;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::auth::{SaltedPassword, ScramClient};
-use crate::codec::{self, frontend, DataRow, Format, ProtocolVersion, TransactionStatus};
+use crate::auth::SaltedPassword;
+use crate::codec::{frontend, ProtocolVersion, TransactionStatus};
 use crate::config::AuthMethod;
-use crate::error::{ClosedReason, Error, ProtocolError, UsageError};
-use crate::machine::pipeline::{Pipeline, Step};
-use crate::machine::recv::{Frame, RecvBuffer};
+use crate::error::{Error, ProtocolError, UsageError};
+use crate::machine::recv::RecvBuffer;
+use crate::machine::state::{CopyState, Phase, State};
 
 pub use event::{Event, RequestId, ResultFormats};
 pub use request::{Execute, RequestBuilder};
@@ -73,104 +74,6 @@ impl core::fmt::Debug for CancelRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// GSSENCRequest sent; one byte answers it.
-    AwaitGssAnswer,
-    /// SSLRequest sent; one byte answers it.
-    AwaitTlsAnswer,
-    /// The adapter is running the TLS handshake.
-    TlsHandshake,
-    /// StartupMessage sent, before AuthenticationOk.
-    Authenticating,
-    /// AuthenticationOk received; ParameterStatus and BackendKeyData until ReadyForQuery.
-    AwaitReady,
-    /// Requests may be sent.
-    Ready,
-    /// Terminate sent.
-    Terminated,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CopyState {
-    None,
-    /// COPY FROM STDIN: the caller sends data.
-    In {
-        request: RequestId,
-        extended: bool,
-    },
-    /// CopyDone or CopyFail sent; waiting for the server's verdict.
-    InFinished,
-    /// COPY TO STDOUT: the server sends data.
-    Out {
-        request: RequestId,
-    },
-}
-
-/// A run of messages of one kind for one request (see `Protocol::poll_event`).
-#[derive(Debug, Clone, Copy)]
-enum Streak {
-    Rows(RequestId),
-    CopyOut(RequestId),
-}
-
-/// What handling one message produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    /// Nothing to report (or only events already queued).
-    Absorb,
-    /// Report the message itself as an event.
-    Forward(Option<RequestId>),
-}
-
-/// Everything but the receive buffer, so that an event can borrow the buffer while
-/// the state is updated.
-struct Core {
-    settings: Settings,
-    send: Vec<u8>,
-    sent: usize,
-    phase: Phase,
-    pipeline: Pipeline,
-    copy: CopyState,
-    /// The Sync the server swallowed during COPY FROM STDIN; sent again after it.
-    owed_sync: Option<Step>,
-    params: BTreeMap<String, String>,
-    backend_key: Option<BackendKey>,
-    txn: TransactionStatus,
-    queued: VecDeque<Event<'static>>,
-    fatal: Option<Error>,
-    fatal_reported: bool,
-    version: ProtocolVersion,
-    portal_formats: BTreeMap<String, Arc<ResultFormats>>,
-    /// The format of results that did not ask for one (Hyper's `result_format_code`).
-    session_format: Format,
-    /// The formats of the step whose rows are being reported.
-    current_formats: Arc<ResultFormats>,
-    nonce: Option<NonceSource>,
-    /// TLS is up; with the `tls-server-end-point` hash when the adapter supplied one.
-    tls_active: bool,
-    tls_binding: Option<Vec<u8>>,
-    scram: Option<ScramClient>,
-    auth_method: Option<AuthMethod>,
-    scram_plus: bool,
-    salted: Option<SaltedPassword>,
-    scram_key_reused: bool,
-    is_hyper: bool,
-    /// Any message arrived (tells a silent close from a refusal).
-    received_any: bool,
-    /// Set when hyperd-style silence answered a 3.2 startup: retry with this version.
-    retry_protocol: Option<ProtocolVersion>,
-    /// The request whose error started the current discard (it gets no `Skipped`).
-    failed_request: Option<RequestId>,
-    /// The request last reported as skipped (one `Skipped` per request).
-    skipped_request: Option<RequestId>,
-    /// How many columns the rows arriving now must have, when this request's
-    /// RowDescription told (a row that disagrees is malformed, never delivered).
-    row_columns: Option<usize>,
-    /// The receive-stream position of the message being handled.
-    frame_pos: u64,
-}
-
 /// The sans-IO protocol machine for one connection.
 ///
 /// # The run loop
@@ -210,23 +113,23 @@ struct Core {
 /// outputs are [`pending_send`](Self::pending_send)/[`advance_send`](Self::advance_send)
 /// and [`poll_event`](Self::poll_event). Call `poll_event` until it returns `None`
 /// after every input.
+// What the machine remembers is one struct, `State` (state.rs); the received bytes
+// sit beside it so that events can borrow them while the state changes.
 pub struct Protocol {
+    /// The received bytes and how far they were read.
     recv: RecvBuffer,
-    core: Core,
-    /// The request the last DataRow (or COPY OUT CopyData) went to, while
-    /// nothing has happened since that could send the next one elsewhere: more
-    /// of the same then takes the short path.
-    streak: Option<Streak>,
+    /// Everything else the machine's behaviour depends on.
+    state: State,
 }
 
 impl core::fmt::Debug for Protocol {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Protocol")
-            .field("settings", &self.core.settings)
-            .field("phase", &self.core.phase)
-            .field("pending_steps", &self.core.pipeline.len())
-            .field("transaction_status", &self.core.txn)
-            .field("fatal", &self.core.fatal)
+            .field("settings", &self.state.settings)
+            .field("phase", &self.state.phase)
+            .field("pending_steps", &self.state.pipeline.len())
+            .field("transaction_status", &self.state.txn)
+            .field("fatal", &self.state.fatal)
             .finish_non_exhaustive()
     }
 }
@@ -236,63 +139,16 @@ impl Protocol {
     /// SSLRequest, or the StartupMessage (nothing with [`TlsPlan::Direct`]: the adapter
     /// starts with the TLS handshake).
     pub fn new(settings: Settings) -> Protocol {
-        let mut core = Core {
-            version: settings.max_protocol,
-            settings,
-            send: Vec::new(),
-            sent: 0,
-            phase: Phase::Authenticating,
-            pipeline: Pipeline::default(),
-            copy: CopyState::None,
-            owed_sync: None,
-            params: BTreeMap::new(),
-            backend_key: None,
-            txn: TransactionStatus::Idle,
-            queued: VecDeque::new(),
-            fatal: None,
-            fatal_reported: false,
-            portal_formats: BTreeMap::new(),
-            session_format: Format::Text,
-            current_formats: Arc::new(ResultFormats::All(Format::Text)),
-            nonce: default_nonce_source(),
-            tls_active: false,
-            tls_binding: None,
-            scram: None,
-            auth_method: None,
-            scram_plus: false,
-            salted: None,
-            scram_key_reused: false,
-            is_hyper: false,
-            received_any: false,
-            retry_protocol: None,
-            failed_request: None,
-            skipped_request: None,
-            row_columns: None,
-            frame_pos: 0,
-        };
-        if core.settings.min_protocol > core.settings.max_protocol {
-            core.fail(Error::Protocol(ProtocolError::Negotiation(
-                "min_protocol_version is above max_protocol_version",
-            )));
-        }
-        core.session_format = startup_result_format(&core.settings);
-        if core.settings.gssenc_probe && core.settings.tls != TlsPlan::Direct {
-            frontend::gssenc_request(&mut core.send);
-            core.phase = Phase::AwaitGssAnswer;
-        } else {
-            core.begin_tls_or_startup();
-        }
         Protocol {
             recv: RecvBuffer::default(),
-            core,
-            streak: None,
+            state: State::new(settings),
         }
     }
 
     /// Replaces the source of SCRAM nonce bytes (for deterministic tests, or a
     /// platform without the `rand` feature).
     pub fn set_nonce_source(&mut self, source: NonceSource) {
-        self.core.nonce = Some(source);
+        self.state.nonce = Some(source);
     }
 
     // ---- input -------------------------------------------------------------------
@@ -315,7 +171,7 @@ impl Protocol {
 
     /// The server closed the connection (read returned 0).
     pub fn recv_eof(&mut self) {
-        self.recv.eof = true;
+        self.recv.cursor.eof = true;
     }
 
     /// The adapter finished the TLS handshake after [`Event::TlsAnswer`] (or at once
@@ -323,228 +179,52 @@ impl Protocol {
     /// channel-binding data (RFC 5929: the hash of the server certificate), if the
     /// adapter can compute it; without it SCRAM-SHA-256-PLUS is not possible.
     pub fn tls_established(&mut self, server_end_point: Option<Vec<u8>>) -> Result<(), Error> {
-        self.core.check_fatal()?;
-        if self.core.phase != Phase::TlsHandshake {
+        self.state.check_fatal()?;
+        if self.state.phase != Phase::TlsHandshake {
             return Err(UsageError::NoTlsHandshakePending.into());
         }
         if !self.recv.unread().is_empty() {
             // Bytes that arrived before the handshake were not encrypted.
             let e = Error::Protocol(ProtocolError::UnencryptedBytesAfterTlsAnswer);
-            self.core.fail(e.clone());
+            self.state.fail(e.clone());
             return Err(e);
         }
-        self.core.tls_active = true;
-        self.core.tls_binding = server_end_point;
-        self.core.send_startup();
+        self.state.tls_active = true;
+        self.state.tls_binding = server_end_point;
+        self.state.send_startup();
         Ok(())
     }
 
     /// Whether the session runs over TLS (the handshake finished).
     pub fn is_encrypted(&self) -> bool {
-        self.core.tls_active
+        self.state.tls_active
     }
 
     /// The encryption plan this machine was started with.
     pub(crate) fn settings_tls(&self) -> TlsPlan {
-        self.core.settings.tls
+        self.state.settings.tls
     }
 
     /// Whether the adapter must run a TLS handshake now.
     pub fn wants_tls_handshake(&self) -> bool {
-        self.core.phase == Phase::TlsHandshake && self.core.fatal.is_none()
+        self.state.phase == Phase::TlsHandshake && self.state.fatal.is_none()
     }
 
-    // ---- output ------------------------------------------------------------------
+    // ---- output (and poll_event, in poll.rs) -------------------------------------
 
     /// Bytes to write to the socket. Partial writes are fine: report them with
     /// [`advance_send`](Self::advance_send).
     pub fn pending_send(&self) -> &[u8] {
-        self.core.send.get(self.core.sent..).unwrap_or_default()
+        self.state.send.get(self.state.sent..).unwrap_or_default()
     }
 
     /// `n` bytes of [`pending_send`](Self::pending_send) were written.
     pub fn advance_send(&mut self, n: usize) {
-        self.core.sent = (self.core.sent + n).min(self.core.send.len());
-        if self.core.sent == self.core.send.len() {
-            self.core.send.clear();
-            self.core.sent = 0;
+        self.state.sent = (self.state.sent + n).min(self.state.send.len());
+        if self.state.sent == self.state.send.len() {
+            self.state.send.clear();
+            self.state.sent = 0;
         }
-    }
-
-    /// The next event. Call until it returns `None` after every input; an event
-    /// borrows the receive buffer until the next call.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        if let Some(streak) = self.streak.take() {
-            if self.streak_continues(streak) {
-                self.streak = Some(streak);
-                let body = self.recv.current_body();
-                return Some(match streak {
-                    Streak::Rows(request) => Event::DataRow {
-                        request,
-                        row: DataRow::validated(body),
-                        formats: &self.core.current_formats,
-                    },
-                    Streak::CopyOut(request) => Event::CopyData {
-                        request,
-                        data: body,
-                    },
-                });
-            }
-        }
-        loop {
-            self.recv.consume_pending();
-            self.core.skip_discarded();
-            if let Some(ev) = self.core.queued.pop_front() {
-                return Some(ev);
-            }
-            if let Some(err) = &self.core.fatal {
-                if self.core.fatal_reported {
-                    return None;
-                }
-                self.core.fatal_reported = true;
-                return Some(Event::Fatal(err.clone()));
-            }
-            if matches!(
-                self.core.phase,
-                Phase::AwaitTlsAnswer | Phase::AwaitGssAnswer
-            ) {
-                let Some(&answer) = self.recv.unread().first() else {
-                    if self.recv.eof {
-                        self.core.fail(Error::Closed(ClosedReason::DuringStartup));
-                        continue;
-                    }
-                    return None;
-                };
-                let extra = self.recv.unread().len() > 1;
-                self.recv.skip(1);
-                if self.core.phase == Phase::AwaitGssAnswer {
-                    self.core.on_gss_answer(answer, extra);
-                } else {
-                    self.core.on_tls_answer(answer, extra);
-                }
-                continue;
-            }
-            self.core.frame_pos = self.recv.position();
-            let frame = match self.recv.next_frame(self.core.settings.max_message_size) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => {
-                    if self.recv.eof {
-                        self.core.on_eof(self.recv.has_partial());
-                        continue;
-                    }
-                    return None;
-                }
-                Err(e) => {
-                    self.core.fail(e.into());
-                    continue;
-                }
-            };
-            if frame.tag == b'D' {
-                if let Some(request) = self.core.row_target() {
-                    // The hot path: a row for the request at the front, validated once.
-                    // (Checked first, then borrowed again: a borrow kept across the
-                    // `continue` below would outlive the loop iteration.)
-                    match self.check_row(frame) {
-                        Ok(()) => {
-                            self.streak = Some(Streak::Rows(request));
-                            return Some(Event::DataRow {
-                                request,
-                                row: DataRow::validated(self.recv.body(frame)),
-                                formats: &self.core.current_formats,
-                            });
-                        }
-                        Err(reason) => {
-                            self.core.fail(
-                                ProtocolError::Malformed {
-                                    message: "DataRow",
-                                    reason,
-                                }
-                                .into(),
-                            );
-                            continue;
-                        }
-                    }
-                }
-            }
-            if frame.tag == b'd' {
-                if let Some(request) = self.core.copy_out_target() {
-                    // COPY OUT data, as the general path would forward it.
-                    self.streak = Some(Streak::CopyOut(request));
-                    return Some(Event::CopyData {
-                        request,
-                        data: self.recv.body(frame),
-                    });
-                }
-            }
-            let action = match codec::decode(frame.tag, self.recv.body(frame)) {
-                Ok(msg) => self.core.handle(&msg),
-                Err(e) => {
-                    self.core.fail(e.into());
-                    continue;
-                }
-            };
-            match action {
-                Action::Absorb => continue,
-                Action::Forward(request) => {
-                    return Some(forward(
-                        frame.tag,
-                        self.recv.body(frame),
-                        request,
-                        &self.core,
-                    ))
-                }
-            }
-        }
-    }
-
-    /// Whether `frame` is a well-formed DataRow of the current result's width.
-    #[inline(always)]
-    fn check_row(&self, frame: Frame) -> Result<(), &'static str> {
-        DataRow::parse(self.recv.body(frame)).and_then(|row| self.core.check_row_columns(row.len()))
-    }
-
-    /// The short path for a run of rows or of COPY OUT data: whether the next
-    /// frame is one more of `streak` (a valid DataRow for the same request, or
-    /// CopyData of the same COPY OUT). It holds while only those arrive: any
-    /// other message, an abandoned request, a queued event or a fatal error
-    /// ends the streak (the general path then reads the frame again).
-    #[inline]
-    fn streak_continues(&mut self, streak: Streak) -> bool {
-        self.recv.consume_pending();
-        if !self.core.queued.is_empty()
-            || self.core.fatal.is_some()
-            || self.core.pipeline.any_abandoned()
-            || self.core.phase != Phase::Ready
-        {
-            return false;
-        }
-        let tag = match streak {
-            Streak::Rows(request) => {
-                if self.core.pipeline.front().map(|step| step.request) != Some(request) {
-                    return false;
-                }
-                b'D'
-            }
-            Streak::CopyOut(request) => {
-                if self.core.copy != (CopyState::Out { request }) {
-                    return false;
-                }
-                b'd'
-            }
-        };
-        let position = self.recv.position();
-        let Ok(Some(frame)) = self.recv.next_frame(self.core.settings.max_message_size) else {
-            self.recv.unread_frame();
-            return false;
-        };
-        let valid = frame.tag == tag && (tag == b'd' || self.check_row(frame).is_ok());
-        if valid {
-            self.core.frame_pos = position;
-        } else {
-            self.recv.unread_frame();
-        }
-        valid
     }
 
     // ---- requests ----------------------------------------------------------------
@@ -594,8 +274,8 @@ impl Protocol {
 
     /// Flush: asks the server to send what it has so far (no response of its own).
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.core.check_can_send()?;
-        frontend::flush(&mut self.core.send);
+        self.state.check_can_send()?;
+        frontend::flush(&mut self.state.send);
         Ok(())
     }
 
@@ -608,22 +288,22 @@ impl Protocol {
 
     /// Sends data during COPY FROM STDIN.
     pub fn copy_data(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.core.check_fatal()?;
-        if !matches!(self.core.copy, CopyState::In { .. }) {
+        self.state.check_fatal()?;
+        if !matches!(self.state.copy, CopyState::In { .. }) {
             return Err(UsageError::NotInCopyIn.into());
         }
-        frontend::copy_data(&mut self.core.send, data)?;
+        frontend::copy_data(&mut self.state.send, data)?;
         Ok(())
     }
 
     /// Ends COPY FROM STDIN successfully.
     pub fn copy_done(&mut self) -> Result<(), Error> {
-        self.core.end_copy_in(None)
+        self.state.end_copy_in(None)
     }
 
     /// Aborts COPY FROM STDIN; the server answers with an error quoting `reason`.
     pub fn copy_fail(&mut self, reason: &str) -> Result<(), Error> {
-        self.core.end_copy_in(Some(reason))
+        self.state.end_copy_in(Some(reason))
     }
 
     /// The caller lost interest in a request: its remaining responses are discarded
@@ -631,12 +311,12 @@ impl Protocol {
     /// budget, the machine gives up and becomes desynchronized. Returns whether the
     /// request was pending.
     pub fn abandon(&mut self, id: RequestId) -> bool {
-        if !self.core.pipeline.abandon(id) {
+        if !self.state.pipeline.abandon(id) {
             return false;
         }
-        self.core.queued.retain(|ev| ev.request() != Some(id));
-        if matches!(self.core.copy, CopyState::In { request, .. } if request == id) {
-            let _ = self.core.end_copy_in(Some("abandoned by the client"));
+        self.state.queued.retain(|ev| ev.request() != Some(id));
+        if matches!(self.state.copy, CopyState::In { request, .. } if request == id) {
+            let _ = self.state.end_copy_in(Some("abandoned by the client"));
         }
         true
     }
@@ -644,7 +324,7 @@ impl Protocol {
     /// The bytes of a CancelRequest for this session.
     pub fn cancel_request(&self) -> Result<CancelRequest, Error> {
         let key = self
-            .core
+            .state
             .backend_key
             .as_ref()
             .ok_or(Error::Usage(UsageError::NoBackendKey))?;
@@ -655,9 +335,9 @@ impl Protocol {
 
     /// Queues Terminate; no request is accepted afterwards.
     pub fn terminate(&mut self) {
-        if self.core.phase != Phase::Terminated {
-            frontend::terminate(&mut self.core.send);
-            self.core.phase = Phase::Terminated;
+        if self.state.phase != Phase::Terminated {
+            frontend::terminate(&mut self.state.send);
+            self.state.phase = Phase::Terminated;
         }
     }
 
@@ -667,42 +347,42 @@ impl Protocol {
     /// the server has not closed it: after [`recv_eof`](Self::recv_eof) the events
     /// already received can still be polled, but nothing new can be answered).
     pub fn is_healthy(&self) -> bool {
-        self.core.fatal.is_none() && self.core.phase != Phase::Terminated && !self.recv.eof
+        self.state.fatal.is_none() && self.state.phase != Phase::Terminated && !self.recv.cursor.eof
     }
 
     /// Whether the startup finished.
     pub fn is_ready(&self) -> bool {
-        self.core.phase == Phase::Ready && self.core.fatal.is_none()
+        self.state.phase == Phase::Ready && self.state.fatal.is_none()
     }
 
     /// Whether no request is pending.
     pub fn is_idle(&self) -> bool {
-        self.is_ready() && self.core.pipeline.is_empty() && self.core.copy == CopyState::None
+        self.is_ready() && self.state.pipeline.is_empty() && self.state.copy == CopyState::None
     }
 
     /// Whether a COPY FROM STDIN is waiting for data.
     pub fn in_copy_in(&self) -> bool {
-        matches!(self.core.copy, CopyState::In { .. })
+        matches!(self.state.copy, CopyState::In { .. })
     }
 
     /// The fatal error, once there is one.
     pub fn error(&self) -> Option<&Error> {
-        self.core.fatal.as_ref()
+        self.state.fatal.as_ref()
     }
 
     /// The transaction status from the latest ReadyForQuery.
     pub fn transaction_status(&self) -> TransactionStatus {
-        self.core.txn
+        self.state.txn
     }
 
     /// A run-time parameter the server reported (`server_version`, `TimeZone`...).
     pub fn parameter(&self, name: &str) -> Option<&str> {
-        self.core.params.get(name).map(String::as_str)
+        self.state.params.get(name).map(String::as_str)
     }
 
     /// Every parameter the server reported.
     pub fn parameters(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.core
+        self.state
             .params
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -710,146 +390,49 @@ impl Protocol {
 
     /// The cancel key.
     pub fn backend_key(&self) -> Option<&BackendKey> {
-        self.core.backend_key.as_ref()
+        self.state.backend_key.as_ref()
     }
 
     /// The protocol version in use.
     pub fn protocol_version(&self) -> ProtocolVersion {
-        self.core.version
+        self.state.version
     }
 
     /// Whether the server is Hyper (it reported `hyper_version`).
     pub fn is_hyper(&self) -> bool {
-        self.core.is_hyper
+        self.state.is_hyper
     }
 
     /// The authentication method the server asked for, once it did.
     pub fn auth_method(&self) -> Option<AuthMethod> {
-        self.core.auth_method
+        self.state.auth_method
     }
 
     /// Whether SCRAM used channel binding (SCRAM-SHA-256-PLUS).
     pub fn channel_bound(&self) -> bool {
-        self.core.scram_plus
+        self.state.scram_plus
     }
 
     /// The salted SCRAM password of this connection, to pass to
     /// [`Settings::scram_cache`] when reconnecting (skips PBKDF2).
     pub fn scram_salted_password(&self) -> Option<&SaltedPassword> {
-        self.core.salted.as_ref()
+        self.state.salted.as_ref()
     }
 
     /// Whether SCRAM reused the salted password given to
     /// [`Settings::scram_cache`] (PBKDF2 was skipped).
     pub fn scram_key_reused(&self) -> bool {
-        self.core.scram_key_reused
+        self.state.scram_key_reused
     }
 
     /// After a silent close during startup with protocol 3.2 requested (hyperd's
     /// answer to any version but 3.0): the version to retry with on a new connection.
     pub fn retry_with_protocol(&self) -> Option<ProtocolVersion> {
-        self.core.retry_protocol
+        self.state.retry_protocol
     }
 
     /// How many responses (steps) are still pending.
     pub fn pending_responses(&self) -> usize {
-        self.core.pipeline.len()
+        self.state.pipeline.len()
     }
-}
-
-/// Builds the event for a message the handler chose to report.
-fn forward<'a>(tag: u8, body: &'a [u8], request: Option<RequestId>, core: &'a Core) -> Event<'a> {
-    use codec::BackendMessage as M;
-    let req = request.unwrap_or(RequestId(u64::MAX));
-    if tag == b'D' {
-        // Validated moments ago: no second walk over the columns.
-        return Event::DataRow {
-            request: req,
-            row: DataRow::validated(body),
-            formats: &core.current_formats,
-        };
-    }
-    let msg = match codec::decode(tag, body) {
-        Ok(msg) => msg,
-        Err(e) => return Event::Fatal(e.into()),
-    };
-    match msg {
-        M::ParameterStatus { name, value } => Event::ParameterStatus { name, value },
-        M::BackendKeyData {
-            process_id,
-            secret_key,
-        } => Event::BackendKeyData {
-            process_id,
-            secret_key,
-        },
-        M::NegotiateProtocolVersion { unrecognized, .. } => Event::ProtocolNegotiated {
-            version: core.version,
-            unrecognized,
-        },
-        M::NoticeResponse(fields) => Event::Notice(fields),
-        M::NotificationResponse {
-            process_id,
-            channel,
-            payload,
-        } => Event::Notification {
-            process_id,
-            channel,
-            payload,
-        },
-        M::RowDescription(description) => Event::RowDescription {
-            request: req,
-            description,
-            formats: &core.current_formats,
-        },
-        M::CommandComplete(tag) => Event::CommandComplete { request: req, tag },
-        M::ParameterDescription(types) => Event::ParameterDescription {
-            request: req,
-            types,
-        },
-        M::CopyInResponse(response) => Event::CopyInStart {
-            request: req,
-            response,
-        },
-        M::CopyOutResponse(response) => Event::CopyOutStart {
-            request: req,
-            response,
-        },
-        M::CopyData(data) => Event::CopyData { request: req, data },
-        M::ErrorResponse(error) => Event::ServerError {
-            request: req,
-            error,
-        },
-        other => Event::Fatal(Error::Protocol(ProtocolError::Unexpected {
-            message: other.name(),
-            state: "forwarding an event",
-        })),
-    }
-}
-
-/// Hyper switches results to HyperBinary with `-c result_format_code=HyperBinary`.
-fn startup_result_format(settings: &Settings) -> Format {
-    let hyper_binary = settings.params.iter().any(|(n, v)| {
-        n == "options"
-            && v.split_whitespace()
-                .filter_map(|o| o.strip_prefix("result_format_code="))
-                .any(|f| f.eq_ignore_ascii_case("hyperbinary"))
-    });
-    if hyper_binary {
-        Format::HyperBinary
-    } else {
-        Format::Text
-    }
-}
-
-#[cfg(feature = "rand")]
-fn default_nonce_source() -> Option<NonceSource> {
-    Some(Box::new(|buf: &mut [u8]| {
-        use rand::RngCore;
-        rand::rngs::OsRng.fill_bytes(buf)
-    }))
-}
-
-#[cfg(not(feature = "rand"))]
-fn default_nonce_source() -> Option<NonceSource> {
-    None
 }

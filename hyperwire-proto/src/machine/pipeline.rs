@@ -1,9 +1,8 @@
 //! The FIFO of responses the server still owes, grouped by Sync.
 //!
 //! Each request is a contiguous run of steps, one per message that gets an answer.
-//! This module keeps the FIFO; `dispatch.rs` (`handle_ready`) decides which
-//! pending step a server message belongs to, and the row shortcut in `mod.rs`
-//! only continues a run that rule already started.
+//! This module keeps the FIFO; `route.rs` says which pending request a server
+//! message belongs to, and `dispatch.rs` what the message does to that step.
 
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
@@ -57,21 +56,12 @@ pub(crate) struct Step {
     pub(crate) fence: u64,
 }
 
-/// The pending steps, plus the state that spans steps.
+/// The pending steps, and which requests were abandoned. (What the machine
+/// remembers about the step being answered lives in `State`.)
 #[derive(Debug, Default)]
 pub(crate) struct Pipeline {
     steps: VecDeque<Step>,
     next_id: u64,
-    /// After an ErrorResponse in an extended batch the server ignores everything up to
-    /// the next Sync; the steps before it are reported as skipped.
-    pub(crate) discarding: bool,
-    /// Inside the current step: a RowDescription was seen (simple query), or the
-    /// ParameterDescription (describe statement).
-    pub(crate) step_progress: bool,
-    /// Inside a simple query: a statement was answered (CommandComplete,
-    /// EmptyQueryResponse or ErrorResponse). A ReadyForQuery before any answer
-    /// is not a valid end of a Query.
-    pub(crate) statement_answered: bool,
     abandoned: BTreeSet<RequestId>,
     /// Messages drained for abandoned requests since the set was last empty.
     pub(crate) drained: u64,
@@ -121,8 +111,6 @@ impl Pipeline {
     }
 
     pub(crate) fn pop(&mut self) -> Option<Step> {
-        self.step_progress = false;
-        self.statement_answered = false;
         let step = self.steps.pop_front()?;
         if step.last {
             self.abandoned.remove(&step.request);

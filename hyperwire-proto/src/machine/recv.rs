@@ -1,5 +1,11 @@
 //! The receive buffer the machine owns: the adapter reads straight into its spare
 //! space, and events borrow from it until the next call.
+//!
+//! It is two fields on purpose: the bytes, and a [`Cursor`] saying which of them are
+//! unread. An event borrows only `bytes`, so `Protocol::poll_event` can keep a
+//! decoded message across the loop that moves the cursor (with one whole-buffer
+//! borrow, returning a borrowed event from that loop would not compile, and the
+//! message had to be decoded a second time).
 
 use alloc::vec::Vec;
 
@@ -14,10 +20,28 @@ pub(crate) struct Frame {
     body_end: usize,
 }
 
+impl Frame {
+    /// The frame's body in `bytes` (the [`RecvBuffer::bytes`] it was found in).
+    #[inline(always)]
+    pub(crate) fn body(self, bytes: &[u8]) -> &[u8] {
+        bytes
+            .get(self.body_start..self.body_end)
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct RecvBuffer {
-    /// Always fully initialized; `start..end` holds unread bytes.
-    buf: Vec<u8>,
+    /// Always fully initialized; `cursor.start..cursor.end` holds unread bytes.
+    /// Only the spare-space methods below write to it.
+    pub(super) bytes: Vec<u8>,
+    /// Which bytes are unread, and the stream positions.
+    pub(super) cursor: Cursor,
+}
+
+/// The read state of a [`RecvBuffer`]: everything but the bytes themselves.
+#[derive(Debug, Default)]
+pub(crate) struct Cursor {
     start: usize,
     end: usize,
     /// Bytes of the frame last handed out, dropped at the next poll.
@@ -34,30 +58,32 @@ const MIN_CAPACITY: usize = 8 * 1024;
 impl RecvBuffer {
     /// Spare space of at least `min_len` bytes (and at least 1) to read into.
     pub(crate) fn spare(&mut self, min_len: usize) -> &mut [u8] {
-        self.consume_pending();
+        let c = &mut self.cursor;
+        c.consume_pending();
         let want = min_len.max(1);
-        if self.buf.len() - self.end < want {
-            if self.start > 0 {
+        if self.bytes.len() - c.end < want {
+            if c.start > 0 {
                 // Move the unread tail to the front before growing.
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
+                self.bytes.copy_within(c.start..c.end, 0);
+                c.end -= c.start;
+                c.start = 0;
             }
-            if self.buf.len() - self.end < want {
-                let new_len = (self.end + want)
-                    .max(self.buf.len().saturating_mul(2))
+            if self.bytes.len() - c.end < want {
+                let new_len = (c.end + want)
+                    .max(self.bytes.len().saturating_mul(2))
                     .max(MIN_CAPACITY);
-                self.buf.resize(new_len, 0);
+                self.bytes.resize(new_len, 0);
             }
         }
-        self.buf.get_mut(self.end..).unwrap_or_default()
+        self.bytes.get_mut(c.end..).unwrap_or_default()
     }
 
     /// `n` bytes were written into the spare space.
     pub(crate) fn commit(&mut self, n: usize) {
-        let end = (self.end + n).min(self.buf.len());
-        self.received += (end - self.end) as u64;
-        self.end = end;
+        let c = &mut self.cursor;
+        let end = (c.end + n).min(self.bytes.len());
+        c.received += (end - c.end) as u64;
+        c.end = end;
     }
 
     pub(crate) fn extend(&mut self, bytes: &[u8]) {
@@ -68,6 +94,28 @@ impl RecvBuffer {
         self.commit(bytes.len());
     }
 
+    /// The unread bytes.
+    pub(crate) fn unread(&self) -> &[u8] {
+        self.bytes
+            .get(self.cursor.start..self.cursor.end)
+            .unwrap_or_default()
+    }
+
+    /// The body of the frame `next_frame` handed out last.
+    pub(crate) fn current_body(&self) -> &[u8] {
+        let c = &self.cursor;
+        self.bytes
+            .get(c.start + HEADER_LEN..c.start + c.pending_consume)
+            .unwrap_or_default()
+    }
+
+    /// The body of `frame`.
+    pub(crate) fn body(&self, frame: Frame) -> &[u8] {
+        frame.body(&self.bytes)
+    }
+}
+
+impl Cursor {
     pub(crate) fn consume_pending(&mut self) {
         let n = core::mem::take(&mut self.pending_consume);
         self.consumed += n as u64;
@@ -89,21 +137,22 @@ impl RecvBuffer {
         self.received
     }
 
-    pub(crate) fn unread(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or_default()
-    }
-
     /// Drops `n` unread bytes now (for the one-byte TLS answer).
     pub(crate) fn skip(&mut self, n: usize) {
         self.pending_consume = n.min(self.end - self.start);
         self.consume_pending();
     }
 
-    /// The next complete frame, if one has fully arrived. Its bytes are released at the
-    /// next `consume_pending`. The header is checked against `max_body` as soon as its
-    /// five bytes are here, before any of the body is buffered.
-    pub(crate) fn next_frame(&mut self, max_body: u32) -> Result<Option<Frame>, ProtocolError> {
-        let unread = self.unread();
+    /// The next complete frame in `bytes` (this cursor's buffer), if one has fully
+    /// arrived. Its bytes are released at the next `consume_pending`. The header is
+    /// checked against `max_body` as soon as its five bytes are here, before any of
+    /// the body is buffered.
+    pub(crate) fn next_frame(
+        &mut self,
+        bytes: &[u8],
+        max_body: u32,
+    ) -> Result<Option<Frame>, ProtocolError> {
+        let unread = bytes.get(self.start..self.end).unwrap_or_default();
         let Some(header) = unread.get(..HEADER_LEN) else {
             return Ok(None);
         };
@@ -125,19 +174,6 @@ impl RecvBuffer {
     /// Puts back the frame `next_frame` just handed out (it is read again).
     pub(crate) fn unread_frame(&mut self) {
         self.pending_consume = 0;
-    }
-
-    /// The body of the frame `next_frame` handed out last.
-    pub(crate) fn current_body(&self) -> &[u8] {
-        self.buf
-            .get(self.start + HEADER_LEN..self.start + self.pending_consume)
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn body(&self, frame: Frame) -> &[u8] {
-        self.buf
-            .get(frame.body_start..frame.body_end)
-            .unwrap_or_default()
     }
 
     pub(crate) fn has_partial(&self) -> bool {

@@ -48,12 +48,12 @@ pub struct RequestBuilder<'p> {
 
 impl<'p> RequestBuilder<'p> {
     pub(super) fn new(p: &'p mut Protocol) -> Self {
-        let error = p.core.check_can_send().err();
+        let error = p.state.check_can_send().err();
         // Whatever has been received so far cannot answer this request.
-        p.core.pipeline.fence = p.recv.received();
+        p.state.pipeline.fence = p.recv.cursor.received();
         RequestBuilder {
-            send_mark: p.core.send.len(),
-            step_mark: p.core.pipeline.mark(),
+            send_mark: p.state.send.len(),
+            step_mark: p.state.pipeline.mark(),
             p,
             bound: Vec::new(),
             error,
@@ -67,10 +67,10 @@ impl<'p> RequestBuilder<'p> {
         step: Option<StepKind>,
     ) -> Self {
         if self.error.is_none() {
-            match encode(&mut self.p.core.send) {
+            match encode(&mut self.p.state.send) {
                 Ok(()) => {
                     if let Some(kind) = step {
-                        self.p.core.pipeline.push(kind);
+                        self.p.state.pipeline.push(kind);
                     }
                 }
                 Err(e) => self.error = Some(e.into()),
@@ -80,7 +80,7 @@ impl<'p> RequestBuilder<'p> {
     }
 
     pub(super) fn simple_query(self, sql: &str) -> Self {
-        let formats = Arc::new(ResultFormats::All(self.p.core.session_format));
+        let formats = Arc::new(ResultFormats::All(self.p.state.session_format));
         self.add(
             |b| frontend::query(b, sql),
             Some(StepKind::SimpleQuery { formats }),
@@ -106,7 +106,7 @@ impl<'p> RequestBuilder<'p> {
     ) -> Self {
         let formats = Arc::new(ResultFormats::from_bind(
             result_formats,
-            self.p.core.session_format,
+            self.p.state.session_format,
         ));
         self.bound.push((portal.to_string(), formats));
         self.add(
@@ -121,8 +121,8 @@ impl<'p> RequestBuilder<'p> {
             .rev()
             .find(|(p, _)| p == portal)
             .map(|(_, f)| Arc::clone(f))
-            .or_else(|| self.p.core.portal_formats.get(portal).cloned())
-            .unwrap_or_else(|| Arc::new(ResultFormats::All(self.p.core.session_format)))
+            .or_else(|| self.p.state.portal_formats.get(portal).cloned())
+            .unwrap_or_else(|| Arc::new(ResultFormats::All(self.p.state.session_format)))
     }
 
     /// Describe statement: its parameter types, then its columns (or NoData).
@@ -148,7 +148,7 @@ impl<'p> RequestBuilder<'p> {
     /// hyperd (docs/hyper.md §4), and the two mean the same.
     pub fn execute(self, portal: &str, max_rows: u32) -> Self {
         let formats = self.portal_formats(portal);
-        let max_rows = if max_rows == 0 && self.p.core.is_hyper {
+        let max_rows = if max_rows == 0 && self.p.state.is_hyper {
             i32::MAX.unsigned_abs()
         } else {
             max_rows
@@ -205,12 +205,12 @@ impl<'p> RequestBuilder<'p> {
         }
         let id = self
             .p
-            .core
+            .state
             .pipeline
             .commit(self.step_mark)
             .ok_or(Error::Usage(UsageError::EmptyRequest))?;
         for (portal, formats) in self.bound.drain(..) {
-            self.p.core.portal_formats.insert(portal, formats);
+            self.p.state.portal_formats.insert(portal, formats);
         }
         self.finished = true;
         Ok(id)
@@ -221,10 +221,10 @@ impl Drop for RequestBuilder<'_> {
     fn drop(&mut self) {
         if !self.finished {
             self.p
-                .core
+                .state
                 .send
-                .truncate(self.send_mark.max(self.p.core.sent));
-            self.p.core.pipeline.rollback(self.step_mark);
+                .truncate(self.send_mark.max(self.p.state.sent));
+            self.p.state.pipeline.rollback(self.step_mark);
         }
     }
 }

@@ -8,13 +8,15 @@ use crate::auth::{self, ScramBinding, ScramClient};
 use crate::codec::{frontend, Authentication, BackendMessage, ProtocolVersion};
 use crate::config::{AuthMethod, ChannelBinding};
 use crate::error::{AuthError, ClosedReason, Error, ProtocolError};
-use crate::machine::{Action, Core, Phase, TlsPlan};
+use crate::machine::dispatch::Action;
+use crate::machine::state::{Phase, State};
+use crate::machine::TlsPlan;
 use crate::server_error::ServerError;
 
 const SCRAM: &str = "SCRAM-SHA-256";
 const SCRAM_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
-impl Core {
+impl State {
     pub(super) fn send_startup(&mut self) {
         let version = self.version;
         let params = self
@@ -75,7 +77,9 @@ impl Core {
         }
     }
 
-    pub(super) fn handle_startup(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
+    /// A message before the first ReadyForQuery: authentication, parameters, the
+    /// cancel key.
+    pub(super) fn on_startup_message(&mut self, msg: &BackendMessage<'_>) -> Result<Action, Error> {
         match (self.phase, msg) {
             (_, BackendMessage::ErrorResponse(fields)) => {
                 Err(Error::Server(ServerError::from_fields(fields)))
