@@ -10,7 +10,7 @@ use hyperwire_proto::engine::{
     Timestamp,
 };
 use hyperwire_proto::inbox::Notification;
-use hyperwire_proto::result::{Collector, QueryResult, Row};
+use hyperwire_proto::result::{one_row, Collector, QueryResult, Row};
 use hyperwire_proto::statement_cache::{self, StatementPolicy};
 use hyperwire_proto::value::{EncodedParams, ToSql};
 use hyperwire_proto::{
@@ -334,11 +334,7 @@ impl<R: Runtime> Connection<R> {
 
     /// Exactly one row.
     pub async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        let mut rows = self.query(sql, params).await?;
-        match rows.len() {
-            1 => rows.pop().ok_or(Error::RowCount { found: 0 }),
-            n => Err(Error::RowCount { found: n.min(2) }),
-        }
+        one_row(self.query(sql, params).await?).map_err(|found| Error::RowCount { found })
     }
 
     /// Runs one statement and returns the rows it affected.

@@ -17,8 +17,9 @@ use crate::conn::Conn;
 use crate::connect::{self, Target};
 use crate::error::{Error, Result};
 use crate::rows::RowIter;
+use hyperwire_proto::engine::policy::CLOSE_FLUSH_LIMIT;
 use hyperwire_proto::inbox::{NoticeHandler, Notification};
-use hyperwire_proto::result::{Collector, QueryResult, Row};
+use hyperwire_proto::result::{at_most_one_row, one_row, Collector, QueryResult, Row};
 use hyperwire_proto::value::EncodedParams;
 
 /// What to do when a request outlives [`Client::set_request_timeout`] (the
@@ -257,21 +258,12 @@ impl Client {
 
     /// Exactly one row, or [`Error::RowCount`].
     pub fn query_one(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<Row> {
-        let mut rows = self.query(sql, params)?;
-        match rows.len() {
-            1 => rows.pop().ok_or(Error::RowCount { found: 0 }),
-            0 => Err(Error::RowCount { found: 0 }),
-            _ => Err(Error::RowCount { found: 2 }),
-        }
+        one_row(self.query(sql, params)?).map_err(|found| Error::RowCount { found })
     }
 
     /// At most one row.
     pub fn query_opt(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Row>> {
-        let mut rows = self.query(sql, params)?;
-        match rows.len() {
-            0 | 1 => Ok(rows.pop()),
-            _ => Err(Error::RowCount { found: 2 }),
-        }
+        at_most_one_row(self.query(sql, params)?).map_err(|found| Error::RowCount { found })
     }
 
     /// Runs one statement and returns the number of rows it affected (0 if its tag
@@ -424,8 +416,7 @@ impl Client {
     /// Sends Terminate and closes the connection.
     pub fn close(mut self) -> Result<()> {
         self.proto().terminate();
-        self.conn
-            .flush(Some(Instant::now() + Duration::from_secs(5)))
+        self.conn.flush(Some(Instant::now() + CLOSE_FLUSH_LIMIT))
     }
 }
 
@@ -433,9 +424,7 @@ impl Drop for Client {
     fn drop(&mut self) {
         if self.conn.session.protocol().is_healthy() {
             self.proto().terminate();
-            let _ = self
-                .conn
-                .flush(Some(Instant::now() + Duration::from_millis(500)));
+            let _ = self.conn.flush(Some(Instant::now() + CLOSE_FLUSH_LIMIT));
         }
     }
 }

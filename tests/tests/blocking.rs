@@ -227,6 +227,17 @@ fn server_errors_leave_the_connection_usable() {
             c.query_one("SELECT 1 WHERE false", &[]),
             Err(Error::RowCount { found: 0 })
         ));
+        let two = "SELECT * FROM (VALUES (1), (2)) v";
+        assert!(matches!(
+            c.query_one(two, &[]),
+            Err(Error::RowCount { found: 2 })
+        ));
+        assert!(matches!(
+            c.query_opt(two, &[]),
+            Err(Error::RowCount { found: 2 })
+        ));
+        assert!(c.query_opt("SELECT 1 WHERE false", &[]).unwrap().is_none());
+        assert!(c.query_opt("SELECT 1", &[]).unwrap().is_some());
     }
 }
 

@@ -6,6 +6,7 @@ mod row;
 mod row_ref;
 mod visit;
 
+use alloc::vec::Vec;
 use core::fmt;
 
 pub use collect::{rows_affected, CollectError, Collector, QueryResult};
@@ -48,3 +49,23 @@ impl fmt::Display for RowError {
 }
 
 impl core::error::Error for RowError {}
+
+/// `query_one`'s rule: exactly one row. Otherwise how many there were, as
+/// 0 or 2 (2 meaning "more than one").
+pub fn one_row(rows: Vec<Row>) -> Result<Row, usize> {
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.next()) {
+        (Some(row), None) => Ok(row),
+        (None, _) => Err(0),
+        (Some(_), Some(_)) => Err(2),
+    }
+}
+
+/// `query_opt`'s rule: at most one row. Otherwise 2 ("more than one").
+pub fn at_most_one_row(rows: Vec<Row>) -> Result<Option<Row>, usize> {
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.next()) {
+        (row, None) => Ok(row),
+        (_, Some(_)) => Err(2),
+    }
+}
