@@ -284,18 +284,6 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Sends pending bytes and reads `id`'s events until its `Done`.
-    pub(crate) async fn run(&mut self, id: RequestId, mut f: impl FnMut(&Event<'_>)) -> Result<()> {
-        self.session.track(id);
-        self.drive(|ev| {
-            f(ev);
-            (matches!(ev, Event::Done { request } if *request == id)).then_some(())
-        })
-        .await?;
-        self.session.untrack(id);
-        Ok(())
-    }
-
     /// Collects the results of a request already sent.
     pub(crate) async fn collect(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
         self.read(QueryReader::for_request(id, Collector::default()))

@@ -1,12 +1,12 @@
 //! Statements run with chosen result formats (text, binary, HyperBinary).
 
-use hyperwire_proto::result::{Collector, Row};
+use hyperwire_proto::result::Row;
 use hyperwire_proto::statement_cache;
 use hyperwire_proto::value::ToSql;
-use hyperwire_proto::{Event, Format};
+use hyperwire_proto::{Format, RequestId};
 
 use crate::connection::{encode, Connection};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::rows::RowStream;
 use crate::runtime::Runtime;
 
@@ -23,27 +23,10 @@ impl<R: Runtime> Connection<R> {
         params: &[&(dyn ToSql + Sync)],
         formats: &[Format],
     ) -> Result<Vec<Row>> {
-        self.settle().await?;
-        let encoded = encode(params, None)?;
-        let id = statement_cache::send_unnamed_with_formats(
-            self.session.protocol_mut(),
-            sql,
-            &encoded,
-            formats,
-        )?;
-        let mut c = Collector::default();
-        let mut copy_in = false;
-        self.run(id, |ev| {
-            copy_in |= matches!(ev, Event::CopyInStart { .. });
-            c.on_event(ev);
-        })
-        .await?;
-        if copy_in || c.saw_copy() {
-            return Err(Error::UnexpectedResult(
-                "COPY needs copy_in or copy_out, not a query method",
-            ));
-        }
-        Ok(c.finish()?.pop().map(|r| r.rows).unwrap_or_default())
+        let id = self.send_with_formats(sql, params, formats).await?;
+        // The query methods' reader: one COPY rule for every method.
+        let mut results = self.collect(id).await?;
+        Ok(results.pop().map(|r| r.rows).unwrap_or_default())
     }
 
     /// Like [`query_with_formats`](Self::query_with_formats), streaming (at most
@@ -54,14 +37,25 @@ impl<R: Runtime> Connection<R> {
         params: &[&(dyn ToSql + Sync)],
         formats: &[Format],
     ) -> Result<RowStream<'_, R>> {
+        let id = self.send_with_formats(sql, params, formats).await?;
+        Ok(RowStream::new(self, id))
+    }
+
+    /// Settles what earlier calls left, then sends `sql` unnamed with the
+    /// chosen result formats.
+    pub(crate) async fn send_with_formats(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        formats: &[Format],
+    ) -> Result<RequestId> {
         self.settle().await?;
         let encoded = encode(params, None)?;
-        let id = statement_cache::send_unnamed_with_formats(
+        Ok(statement_cache::send_unnamed_with_formats(
             self.session.protocol_mut(),
             sql,
             &encoded,
             formats,
-        )?;
-        Ok(RowStream::new(self, id))
+        )?)
     }
 }

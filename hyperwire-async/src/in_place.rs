@@ -2,11 +2,10 @@
 //! the receive buffer, so streaming costs no copy and no allocation per row.
 
 use hyperwire_proto::result::{RowRef, RowVisitor, VisitEnd};
-use hyperwire_proto::statement_cache;
 use hyperwire_proto::value::ToSql;
 use hyperwire_proto::Format;
 
-use crate::connection::{encode, Connection};
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 
@@ -39,14 +38,7 @@ impl<R: Runtime> Connection<R> {
         formats: &[Format],
         f: impl FnMut(RowRef<'_>) -> Result<()>,
     ) -> Result<u64> {
-        self.settle().await?;
-        let encoded = encode(params, None)?;
-        let id = statement_cache::send_unnamed_with_formats(
-            self.session.protocol_mut(),
-            sql,
-            &encoded,
-            formats,
-        )?;
+        let id = self.send_with_formats(sql, params, formats).await?;
         self.session.track(id);
         let mut visitor = RowVisitor::new(id, f);
         loop {
