@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use hyperwire_proto::config::Config;
 use hyperwire_proto::engine::{
-    execute_prepared, item_error_is_contained, AbandonPolicy, Pipeline, PipelineStep,
+    execute_prepared, item_error_is_contained, AbandonPolicy, ExecuteMany, Pipeline, PipelineStep,
     PrepareReader, PreparedStatement, QueryReader, ReadStep, Reader, Session, SettleStep, SyncMode,
     Timestamp,
 };
@@ -420,8 +420,8 @@ impl<R: Runtime> Connection<R> {
         }
         pipeline.finish(self.proto())?;
         // Dropped, every request of the pipeline is abandoned when settled.
-        let first = pipeline.requests().next();
-        if let (Some(first), Some(last)) = (first, pipeline.requests().last()) {
+        let range = pipeline.requests().next().zip(pipeline.requests().last());
+        if let Some((first, last)) = range {
             self.session.track_range(first, last);
         }
         self.flush().await?;
@@ -444,10 +444,39 @@ impl<R: Runtime> Connection<R> {
                 item => out.push(item.map_err(Error::from)),
             }
         }
-        if let Some(first) = first {
-            self.session.untrack(first);
+        if let Some((first, last)) = range {
+            self.session.untrack_range(first, last);
         }
         Ok(out)
+    }
+
+    /// Runs `sql` once per row of `rows`, parsed once and sent in one stream of
+    /// Bind/Execute, with a Sync after every `chunk` rows (at least 1); returns
+    /// the rows affected in all. All or nothing: outside a transaction it runs
+    /// in one of its own; inside yours, an error aborts yours. The first error
+    /// is returned. Every row binds to the parameter types of the first.
+    pub async fn execute_many(
+        &mut self,
+        sql: &str,
+        rows: &[&[&(dyn ToSql + Sync)]],
+        chunk: usize,
+    ) -> Result<u64> {
+        self.settle().await?;
+        let encoded = rows
+            .iter()
+            .map(|row| encode(row, None))
+            .collect::<Result<Vec<_>>>()?;
+        let many = ExecuteMany::send(self.proto(), sql, &encoded, chunk)?;
+        // Dropped, every request of it is abandoned when settled.
+        let range = many.requests();
+        if let Some((first, last)) = range {
+            self.session.track_range(first, last);
+        }
+        let rows = self.read(many).await;
+        if let Some((first, last)) = range {
+            self.session.untrack_range(first, last);
+        }
+        rows
     }
 
     /// Starts a transaction.

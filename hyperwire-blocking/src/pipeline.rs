@@ -84,8 +84,8 @@ impl<'c> Pipeline<'c> {
         }
         self.core.finish(self.client.proto())?;
         // Given up, every request of the pipeline is abandoned.
-        let first = self.core.requests().next();
-        if let (Some(first), Some(last)) = (first, self.core.requests().last()) {
+        let range = self.core.requests().next().zip(self.core.requests().last());
+        if let Some((first, last)) = range {
             self.client.conn.session.track_range(first, last);
             // One flush for all (reading meanwhile, so a long pipeline cannot
             // deadlock), within the request timeout.
@@ -95,7 +95,7 @@ impl<'c> Pipeline<'c> {
             client: self.client,
             core: self.core,
             unsent: self.unsent,
-            first,
+            range,
             broken: false,
         })
     }
@@ -106,8 +106,8 @@ pub struct PipelineResults<'c> {
     client: &'c mut Client,
     core: engine::Pipeline,
     unsent: VecDeque<Option<Error>>,
-    /// The pipeline's first request (its range is tracked until the end).
-    first: Option<RequestId>,
+    /// The pipeline's requests (tracked until the end).
+    range: Option<(RequestId, RequestId)>,
     /// The connection failed: no more outcomes.
     broken: bool,
 }
@@ -120,8 +120,8 @@ impl Iterator for PipelineResults<'_> {
             return None;
         }
         let Some(unsent) = self.unsent.pop_front() else {
-            if let Some(first) = self.first.take() {
-                self.client.conn.session.untrack(first);
+            if let Some((first, last)) = self.range.take() {
+                self.client.conn.session.untrack_range(first, last);
             }
             return None;
         };
@@ -151,11 +151,11 @@ impl Iterator for PipelineResults<'_> {
 
 impl Drop for PipelineResults<'_> {
     fn drop(&mut self) {
-        let Some(first) = self.first else {
+        let Some((first, last)) = self.range else {
             return;
         };
         if self.core.remaining() == 0 || self.broken || !self.client.is_healthy() {
-            self.client.conn.session.untrack(first);
+            self.client.conn.session.untrack_range(first, last);
             return;
         }
         self.client.give_up(first, AbandonPolicy::CancelThenDrain);
@@ -163,6 +163,31 @@ impl Drop for PipelineResults<'_> {
 }
 
 impl Client {
+    /// Runs `sql` once per row of `rows`, parsed once and sent in one stream of
+    /// Bind/Execute, with a Sync after every `chunk` rows (at least 1); returns
+    /// the rows affected in all. The natural way to insert many rows without COPY.
+    ///
+    /// All or nothing: outside a transaction it runs in one of its own, so an
+    /// error leaves no row; inside yours, an error aborts yours as any
+    /// statement would. The first error is returned. Every row binds to the
+    /// parameter types of the first.
+    pub fn execute_many(&mut self, sql: &str, rows: &[&[&dyn ToSql]], chunk: usize) -> Result<u64> {
+        let encoded = rows
+            .iter()
+            .map(|row| encode_params(row, None))
+            .collect::<Result<Vec<_>>>()?;
+        let many = engine::ExecuteMany::send(self.proto(), sql, &encoded, chunk)?;
+        let range = many.requests();
+        if let Some((first, last)) = range {
+            self.conn.session.track_range(first, last);
+        }
+        let rows = self.read(many);
+        if let Some((first, last)) = range {
+            self.conn.session.untrack_range(first, last);
+        }
+        rows
+    }
+
     /// A pipeline in which every statement is its own Sync group: queue
     /// statements, then [`Pipeline::run`] sends them in one write.
     pub fn pipeline(&mut self) -> Pipeline<'_> {

@@ -344,3 +344,126 @@ mod copy_writer {
         assert!(messages(&mut p).is_empty());
     }
 }
+
+// ---- execute_many -------------------------------------------------------------------
+
+mod execute_many {
+    use super::*;
+    use hyperwire_proto::engine::{ExecuteMany, ReadStep, Reader};
+    use hyperwire_proto::value::ToSql;
+
+    fn rows(n: i64) -> Vec<EncodedParams> {
+        (0..n)
+            .map(|i| EncodedParams::new(&[&i as &dyn ToSql], None).unwrap())
+            .collect()
+    }
+
+    fn read(
+        many: &mut ExecuteMany,
+        p: &mut Protocol,
+        answer: &[u8],
+        chunk: usize,
+    ) -> Result<u64, RequestError> {
+        let mut cache = StatementCache::new(StatementPolicy::default());
+        let mut inbox = Inbox::default();
+        for part in answer.chunks(chunk) {
+            p.receive(part);
+            if let ReadStep::Done(r) = many.poll(p, &mut cache, &mut inbox) {
+                return r;
+            }
+        }
+        match many.poll(p, &mut cache, &mut inbox) {
+            ReadStep::Done(r) => r,
+            _ => panic!("not done"),
+        }
+    }
+
+    fn inserted() -> Vec<u8> {
+        cat(&[empty(b'2'), complete("INSERT 0 1")])
+    }
+
+    #[test]
+    fn parsed_once_chunked_by_syncs_and_wrapped_in_a_transaction() {
+        for chunk in [1, 5, 4096] {
+            let mut p = ready_machine();
+            let mut many =
+                ExecuteMany::send(&mut p, "INSERT INTO t VALUES ($1)", &rows(5), 2).unwrap();
+            assert_eq!(
+                tags(&mut p),
+                b"QPBEBESBEBESBESQ".to_vec(),
+                "BEGIN, one Parse, chunks of two with a Sync each, COMMIT"
+            );
+            let answer = cat(&[
+                complete("BEGIN"),
+                ready(b'T'),
+                empty(b'1'),
+                inserted(),
+                inserted(),
+                ready(b'T'),
+                inserted(),
+                inserted(),
+                ready(b'T'),
+                inserted(),
+                ready(b'T'),
+                complete("COMMIT"),
+                ready(b'I'),
+            ]);
+            assert_eq!(
+                read(&mut many, &mut p, &answer, chunk).unwrap(),
+                5,
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_error_is_returned_and_the_commit_rolls_back() {
+        let mut p = ready_machine();
+        let mut many = ExecuteMany::send(&mut p, "INSERT INTO t VALUES ($1)", &rows(6), 2).unwrap();
+        assert_eq!(tags(&mut p), b"QPBEBESBEBESBEBESQ".to_vec());
+        let answer = cat(&[
+            complete("BEGIN"),
+            ready(b'T'),
+            empty(b'1'),
+            inserted(),
+            inserted(),
+            ready(b'T'),
+            empty(b'2'),
+            error("23505", "duplicate key"),
+            ready(b'E'),
+            error("25P02", "current transaction is aborted"),
+            ready(b'E'),
+            complete("ROLLBACK"),
+            ready(b'I'),
+        ]);
+        // The third chunk met the aborted transaction (25P02): the first
+        // error is the one that says why.
+        match read(&mut many, &mut p, &answer, 3) {
+            Err(RequestError::Server(e)) => assert_eq!(e.code(), "23505"),
+            other => panic!("{other:?}"),
+        }
+        assert!(p.is_idle());
+        assert_eq!(p.pending_send().len(), 0);
+        assert_eq!(drain(&mut p), Vec::<String>::new(), "every answer was read");
+    }
+
+    #[test]
+    fn inside_a_transaction_it_adds_no_begin_and_nothing_sends_nothing() {
+        let mut p = ready_machine();
+        let id = p.query("BEGIN").unwrap();
+        let _ = tags(&mut p);
+        p.receive(&cat(&[complete("BEGIN"), ready(b'T')]));
+        let _ = drain(&mut p);
+        let _ = id;
+        let mut many =
+            ExecuteMany::send(&mut p, "INSERT INTO t VALUES ($1)", &rows(1), 10).unwrap();
+        assert_eq!(tags(&mut p), b"PBES".to_vec());
+        let answer = cat(&[empty(b'1'), inserted(), ready(b'T')]);
+        assert_eq!(read(&mut many, &mut p, &answer, 2).unwrap(), 1);
+
+        let mut none = ExecuteMany::send(&mut p, "INSERT INTO t VALUES ($1)", &[], 10).unwrap();
+        assert!(tags(&mut p).is_empty());
+        assert!(none.requests().is_none());
+        assert_eq!(read(&mut none, &mut p, &[], 1).unwrap(), 0);
+    }
+}

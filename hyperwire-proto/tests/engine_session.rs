@@ -339,3 +339,19 @@ fn a_pipeline_given_up_abandons_every_request_of_its_range() {
         }
     }
 }
+
+#[test]
+fn giving_up_on_requests_that_already_ended_settles_nothing_even_with_close() {
+    let mut s = session();
+    s.set_abandon_policy(AbandonPolicy::Close);
+    let mut r = sleep_query(&mut s);
+    let id = r.request();
+    s.protocol_mut().receive(&cat(&[empty(b'I'), ready(b'I')]));
+    assert!(matches!(s.read(&mut r, ms(0)), ReadStep::Done(Ok(_))));
+    // A caller that tracked it too (a pipeline's range) and gives up late.
+    s.track(id);
+    s.abandon();
+    assert!(matches!(s.settle(ms(1)), SettleStep::Ready));
+    assert!(s.protocol().is_healthy());
+    assert_eq!(query_one(&mut s), 5);
+}

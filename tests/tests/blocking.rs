@@ -609,6 +609,56 @@ fn pipeline_groups_on_hyperd_and_prepared_statements_in_a_group() {
 }
 
 #[test]
+fn execute_many_inserts_in_chunks_all_or_nothing() {
+    for s in pg_servers() {
+        let mut c = connect(s);
+        c.batch_execute("CREATE TEMP TABLE many_t (i int8 PRIMARY KEY, t text, f float8)")
+            .unwrap();
+        let values: Vec<(i64, String, f64)> = (0..10_000i64)
+            .map(|i| (i, format!("row {i}"), i as f64 / 2.0))
+            .collect();
+        let rows: Vec<[&dyn hyperwire_blocking::ToSql; 3]> = values
+            .iter()
+            .map(|(i, t, f)| [i as _, t as _, f as _])
+            .collect();
+        let rows: Vec<&[&dyn hyperwire_blocking::ToSql]> = rows.iter().map(|r| &r[..]).collect();
+        let sql = "INSERT INTO many_t VALUES ($1, $2, $3)";
+        assert_eq!(c.execute_many(sql, &rows, 1000).unwrap(), 10_000);
+        let count = |c: &mut Client| -> i64 {
+            c.query_one("SELECT count(*) FROM many_t", &[])
+                .unwrap()
+                .get(0)
+                .unwrap()
+        };
+        assert_eq!(count(&mut c), 10_000);
+        let row = c
+            .query_one("SELECT t, f FROM many_t WHERE i = 9999", &[])
+            .unwrap();
+        assert_eq!(row.get::<String>(0).unwrap(), "row 9999");
+        assert_eq!(row.get::<f64>(1).unwrap(), 4999.5);
+
+        // A duplicate key in the third chunk: nothing of any chunk stays.
+        c.batch_execute("DELETE FROM many_t").unwrap();
+        let mut rows = rows.clone();
+        rows[2_500] = rows[0];
+        let err = c.execute_many(sql, &rows, 1000).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("23505"), "{err}");
+        assert_eq!(count(&mut c), 0);
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+
+        // Inside the caller's transaction: it aborts that transaction.
+        c.batch_execute("BEGIN").unwrap();
+        let err = c.execute_many(sql, &rows, 700).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("23505"));
+        assert_eq!(c.transaction_status(), TransactionStatus::Failed);
+        c.batch_execute("ROLLBACK").unwrap();
+        assert_eq!(c.execute_many(sql, &rows[..10], 3).unwrap(), 10);
+        assert_eq!(c.execute_many(sql, &[], 3).unwrap(), 0);
+        assert_eq!(count(&mut c), 10);
+    }
+}
+
+#[test]
 fn pipeline_results_stream_and_dropping_them_midway_leaves_the_client_usable() {
     for s in pg_servers() {
         let mut c = connect(s);

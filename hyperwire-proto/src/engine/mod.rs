@@ -32,7 +32,7 @@ pub use connect::{
 pub use copy::{CopyReader, CopyStep};
 pub use copy_in::{CopyWriteError, CopyWriter, WriteStep};
 pub use copy_start::{CopyDirection, CopyStart};
-pub use pipeline::{item_error_is_contained, Pipeline, PipelineStep, SyncMode};
+pub use pipeline::{item_error_is_contained, ExecuteMany, Pipeline, PipelineStep, SyncMode};
 pub use policy::AbandonPolicy;
 pub use portal::{Fetch, FetchOutcome, Portal};
 pub use prepare::{execute_prepared, execute_prepared_unsynced, PrepareReader, PreparedStatement};

@@ -197,3 +197,126 @@ pub fn item_error_is_contained(e: &RequestError) -> bool {
             | RequestError::CopyNotExpected
     )
 }
+
+/// `execute_many`: one statement run once per row of parameters, parsed once
+/// (as the unnamed statement), with a Sync after every chunk of rows; the
+/// answer is the total of rows affected, or the first error.
+///
+/// It is all or nothing: outside a transaction it runs inside one of its own
+/// (BEGIN first, COMMIT last; after an error the COMMIT rolls back, so no
+/// chunk stays), and inside the caller's transaction an error aborts that
+/// transaction as any statement would.
+#[derive(Debug)]
+pub struct ExecuteMany {
+    /// The requests still to be read: BEGIN, each chunk, COMMIT.
+    readers: VecDeque<QueryReader>,
+    total: u64,
+    error: Option<RequestError>,
+}
+
+impl ExecuteMany {
+    /// Sends everything: `rows` in chunks of `chunk` rows (at least 1). Every
+    /// row must bind to the types of the first (its types are the Parse's).
+    pub fn send(
+        proto: &mut Protocol,
+        sql: &str,
+        rows: &[EncodedParams],
+        chunk: usize,
+    ) -> Result<ExecuteMany, Error> {
+        let mut readers = VecDeque::new();
+        let Some(first) = rows.first() else {
+            return Ok(ExecuteMany {
+                readers,
+                total: 0,
+                error: None,
+            });
+        };
+        let own_transaction = proto.transaction_status() == crate::TransactionStatus::Idle;
+        let mut push = |id| readers.push_back(QueryReader::for_request(id, Collector::default()));
+        if own_transaction {
+            push(proto.query("BEGIN")?);
+        }
+        let mut parse = true;
+        for rows in rows.chunks(chunk.max(1)) {
+            let mut request = proto.request();
+            if parse {
+                request = request.parse("", sql, &first.types);
+                parse = false;
+            }
+            for row in rows {
+                let values = row.values();
+                request = request
+                    .bind("", "", &row.formats, &values, &[crate::Format::Text])
+                    .execute("", 0);
+            }
+            push(request.sync().finish()?);
+        }
+        if own_transaction {
+            push(proto.query("COMMIT")?);
+        }
+        Ok(ExecuteMany {
+            readers,
+            total: 0,
+            error: None,
+        })
+    }
+
+    /// The first and the last of its requests (to track them all).
+    pub fn requests(&self) -> Option<(RequestId, RequestId)> {
+        let first = self.readers.front()?.request();
+        let last = self.readers.back()?.request();
+        Some((first, last))
+    }
+}
+
+impl crate::engine::Reader for ExecuteMany {
+    type Output = u64;
+
+    fn request(&self) -> RequestId {
+        self.readers
+            .front()
+            .map(QueryReader::request)
+            .unwrap_or(RequestId(0))
+    }
+
+    fn poll(
+        &mut self,
+        proto: &mut Protocol,
+        cache: &mut StatementCache,
+        inbox: &mut Inbox,
+    ) -> ReadStep<u64> {
+        while let Some(reader) = self.readers.front_mut() {
+            let outcome = match reader.poll(proto, cache, inbox) {
+                ReadStep::Done(outcome) => outcome,
+                _ => return ReadStep::NeedIo,
+            };
+            self.readers.pop_front();
+            match outcome {
+                Ok(results) => {
+                    // BEGIN and COMMIT count nothing (a COMMIT after an error
+                    // answers ROLLBACK: the error is already kept).
+                    self.total += results
+                        .iter()
+                        .filter(|r| !matches!(r.tag.as_str(), "BEGIN" | "COMMIT" | "ROLLBACK"))
+                        .filter_map(QueryResult::rows_affected)
+                        .sum::<u64>();
+                }
+                Err(e @ RequestError::Protocol(_)) => {
+                    self.readers.clear();
+                    return ReadStep::Done(Err(e));
+                }
+                // Later chunks of a failed transaction: the first error says why.
+                Err(RequestError::Collect(CollectError::Skipped)) => {}
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
+        match self.error.take() {
+            Some(e) => ReadStep::Done(Err(e)),
+            None => ReadStep::Done(Ok(self.total)),
+        }
+    }
+
+    fn abandon(&self, _cache: &mut StatementCache) {}
+}

@@ -221,7 +221,12 @@ impl Session {
 
     /// The request's caller has its whole answer.
     pub fn untrack(&mut self, id: RequestId) {
-        self.in_flight.retain(|(first, _)| *first != id);
+        self.untrack_range(id, id);
+    }
+
+    /// The caller of the requests `first..=last` (as tracked) has every answer.
+    pub fn untrack_range(&mut self, first: RequestId, last: RequestId) {
+        self.in_flight.retain(|range| *range != (first, last));
     }
 
     /// Reads `reader`'s request as far as the received bytes go. Past the
@@ -310,20 +315,22 @@ impl Session {
     /// Every request in flight is given up on, with `policy`: their answers
     /// are discarded by the machine (a COPY FROM STDIN is failed), and
     /// [`settle`](Self::settle) cancels, drains or closes as `policy` says.
-    /// With nothing in flight there is nothing to do.
+    /// If none of them is still pending there is nothing to do.
     pub fn abandon_with(&mut self, policy: AbandonPolicy) {
         if let Some((sql, types)) = self.preparing.take() {
             self.cache.prepare_ended(&sql, &types);
         }
         self.reading = None;
         self.copy_in_expected = false;
-        if self.in_flight.is_empty() {
-            return;
-        }
+        let mut pending = false;
         for (first, last) in core::mem::take(&mut self.in_flight) {
             for n in first.get()..=last.get() {
-                self.proto.abandon(RequestId(n));
+                pending |= self.proto.abandon(RequestId(n));
             }
+        }
+        if !pending {
+            // Everything given up on had already ended: nothing to settle.
+            return;
         }
         self.deadline = None;
         let next = match (policy.cancels(), policy.closes()) {

@@ -266,6 +266,35 @@ pub async fn streams_copy_transactions_and_pipelines<R: Runtime>(tag: &str) {
             "{:?}",
             results[4]
         );
+
+        // execute_many: chunks of Bind/Execute, all or nothing.
+        if s.kind().is_postgres() {
+            let m = format!("{t}_many");
+            c.batch_execute(&format!("CREATE TEMP TABLE {m} (i int8 PRIMARY KEY)"))
+                .await
+                .unwrap();
+            let keys: Vec<i64> = (0..6000).collect();
+            let rows: Vec<[&(dyn hyperwire_async::ToSql + Sync); 1]> =
+                keys.iter().map(|k| [k as _]).collect();
+            let mut rows: Vec<&[&(dyn hyperwire_async::ToSql + Sync)]> =
+                rows.iter().map(|r| &r[..]).collect();
+            let sql = format!("INSERT INTO {m} VALUES ($1)");
+            assert_eq!(
+                c.execute_many(&sql, &rows[..3000], 256).await.unwrap(),
+                3000
+            );
+            // New keys but for a duplicate in the last chunk.
+            rows[5999] = rows[3000];
+            let err = c.execute_many(&sql, &rows[3000..], 256).await.unwrap_err();
+            assert_eq!(err.sqlstate(), Some("23505"));
+            let n: i64 = c
+                .query_one(&format!("SELECT count(*) FROM {m}"), &[])
+                .await
+                .unwrap()
+                .get(0)
+                .unwrap();
+            assert_eq!(n, 3000, "the failed batch left nothing");
+        }
     }
 }
 
