@@ -45,6 +45,10 @@ use hyperwire_proto::engine::{
     CancelAction, CancelError, CancelExchange, CancelTlsMode, ConnectAction, Connector,
     Environment, ScramKeyStore, Timestamp, CANCEL_TIMEOUT,
 };
+use hyperwire_proto::testing::{
+    auth, auth_ok, complete, data_row, empty, error, fatal, key, msg, negotiate_version, notice,
+    param, ready, row_desc, sasl,
+};
 use hyperwire_proto::{Protocol, ProtocolVersion, Settings};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
@@ -451,68 +455,9 @@ enum Piece {
     Raw(Vec<u8>),
 }
 
-fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    v.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    v.extend_from_slice(body);
-    v
-}
-
-fn cstr(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(s.as_bytes());
-    out.push(0);
-}
-
-fn auth(code: i32, extra: &[u8]) -> Vec<u8> {
-    let mut b = code.to_be_bytes().to_vec();
-    b.extend_from_slice(extra);
-    frame(b'R', &b)
-}
-
-fn param(name: &str, value: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    cstr(&mut b, name);
-    cstr(&mut b, value);
-    frame(b'S', &b)
-}
-
-fn row_description(oid: u32) -> Vec<u8> {
-    let mut b = 1u16.to_be_bytes().to_vec();
-    cstr(&mut b, "v");
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b.extend_from_slice(&0i16.to_be_bytes());
-    b.extend_from_slice(&oid.to_be_bytes());
-    b.extend_from_slice(&(-1i16).to_be_bytes());
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.extend_from_slice(&0i16.to_be_bytes());
-    frame(b'T', &b)
-}
-
-fn data_row(value: Option<&str>) -> Vec<u8> {
-    let mut b = 1u16.to_be_bytes().to_vec();
-    match value {
-        None => b.extend_from_slice(&(-1i32).to_be_bytes()),
-        Some(v) => {
-            b.extend_from_slice(&(v.len() as i32).to_be_bytes());
-            b.extend_from_slice(v.as_bytes());
-        }
-    }
-    frame(b'D', &b)
-}
-
-fn error(severity: &str, code: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    for (t, v) in [
-        (b'S', severity),
-        (b'V', severity),
-        (b'C', code),
-        (b'M', "no"),
-    ] {
-        b.push(t);
-        cstr(&mut b, v);
-    }
-    b.push(0);
-    frame(b'E', &b)
+/// A DataRow of one text column (`None` is NULL).
+fn one_column_row(value: Option<&str>) -> Vec<u8> {
+    data_row(&[value.map(str::as_bytes)])
 }
 
 fn on_off(v: bool) -> &'static str {
@@ -751,7 +696,7 @@ impl Driver<'_, '_> {
                 read_only,
                 hyper,
             } => {
-                let mut v = auth(0, &[]);
+                let mut v = auth_ok();
                 v.extend(param("server_version", "17.2"));
                 if let Some(h) = hot_standby {
                     v.extend(param("in_hot_standby", on_off(*h)));
@@ -762,30 +707,29 @@ impl Driver<'_, '_> {
                 if *hyper {
                     v.extend(param("hyper_version", "0.0.1"));
                 }
-                v.extend(frame(b'K', &[0, 0, 0, 7, 1, 2, 3, 4]));
-                v.extend(frame(b'Z', b"I"));
+                v.extend(key(7, &[1, 2, 3, 4]));
+                v.extend(ready(b'I'));
                 v
             }
             Piece::CheckAnswer(i) => {
-                let mut v = row_description(25);
-                v.extend(data_row(pick(&ANSWERS, *i)));
-                v.extend(frame(b'C', b"SHOW\0"));
-                v.extend(frame(b'Z', b"I"));
+                let mut v = row_desc(&[("v", 25)]);
+                v.extend(one_column_row(pick(&ANSWERS, *i)));
+                v.extend(complete("SHOW"));
+                v.extend(ready(b'I'));
                 v
             }
-            Piece::AuthOk => auth(0, &[]),
+            Piece::AuthOk => auth_ok(),
             Piece::AuthCleartext => auth(3, &[]),
             Piece::AuthMd5(salt) => auth(5, salt),
             Piece::AuthSasl { plain, plus } => {
-                let mut b = Vec::new();
+                let mut offered = Vec::new();
                 if *plus {
-                    cstr(&mut b, "SCRAM-SHA-256-PLUS");
+                    offered.push("SCRAM-SHA-256-PLUS");
                 }
                 if *plain {
-                    cstr(&mut b, "SCRAM-SHA-256");
+                    offered.push("SCRAM-SHA-256");
                 }
-                b.push(0);
-                auth(10, &b)
+                sasl(&offered)
             }
             Piece::ScramFirst {
                 nonce,
@@ -868,33 +812,23 @@ impl Driver<'_, '_> {
             Piece::AuthOther(code) => auth(i32::from(*code % 14), &[]),
             Piece::Parameter { name, value } => param(pick(&PARAMS, *name), pick(&VALUES, *value)),
             Piece::BackendKey { pid, secret_len } => {
-                let mut b = pid.to_be_bytes().to_vec();
                 let len = match secret_len % 4 {
                     0 => 4,
                     1 => 32,
                     2 => 256,
                     _ => usize::from(*secret_len),
                 };
-                b.extend(std::iter::repeat_n(0x5a, len));
-                frame(b'K', &b)
+                key(*pid, &vec![0x5a; len])
             }
-            Piece::Ready(status) => frame(b'Z', &[pick(b"ITEX", *status)]),
+            Piece::Ready(status) => ready(pick(b"ITEX", *status)),
             Piece::EncryptionAnswer(b) => vec![pick(b"SNGE", *b)],
-            Piece::Error(i) => error("FATAL", pick(&ERROR_CODES, *i)),
+            Piece::Error(i) => fatal(pick(&ERROR_CODES, *i), "no"),
             Piece::CheckError => {
-                let mut v = error("ERROR", "42501");
-                v.extend(frame(b'Z', b"I"));
+                let mut v = error("42501", "no");
+                v.extend(ready(b'I'));
                 v
             }
-            Piece::Notice => {
-                let mut b = Vec::new();
-                for (t, v) in [(b'S', "WARNING"), (b'C', "01000"), (b'M', "hm")] {
-                    b.push(t);
-                    cstr(&mut b, v);
-                }
-                b.push(0);
-                frame(b'N', &b)
-            }
+            Piece::Notice => notice("hm"),
             Piece::NegotiateVersion { newest, options } => {
                 let newest = match newest % 4 {
                     0 => 0x0003_0000,
@@ -902,19 +836,13 @@ impl Driver<'_, '_> {
                     2 => 0x0003_0001,
                     _ => *newest,
                 };
-                let mut b = newest.to_be_bytes().to_vec();
-                let n = u32::from(*options % 3);
-                b.extend_from_slice(&n.to_be_bytes());
-                for _ in 0..n {
-                    cstr(&mut b, "_pq_.x");
-                }
-                frame(b'v', &b)
+                negotiate_version(newest, &vec!["_pq_.x"; usize::from(*options % 3)])
             }
-            Piece::RowDescription(i) => row_description(pick(&[25, 16, 23], *i)),
-            Piece::DataRow(i) => data_row(pick(&ANSWERS, *i)),
-            Piece::CommandComplete => frame(b'C', b"SELECT 1\0"),
-            Piece::EmptyQuery => frame(b'I', b""),
-            Piece::Frame { tag, body } => frame(*tag, body),
+            Piece::RowDescription(i) => row_desc(&[("v", pick(&[25, 16, 23], *i))]),
+            Piece::DataRow(i) => one_column_row(pick(&ANSWERS, *i)),
+            Piece::CommandComplete => complete("SELECT 1"),
+            Piece::EmptyQuery => empty(b'I'),
+            Piece::Frame { tag, body } => msg(*tag, body),
             Piece::Raw(bytes) => bytes.clone(),
         }
     }
@@ -1188,7 +1116,7 @@ enum CancelEvent {
 }
 
 fn cancel_request(setup: &CancelSetup) -> hyperwire_proto::CancelRequest {
-    let key = |long: Option<u8>| {
+    let request_for = |long: Option<u8>| {
         let mut s = Settings::new("u");
         let secret_len = match long {
             Some(n) => {
@@ -1200,16 +1128,14 @@ fn cancel_request(setup: &CancelSetup) -> hyperwire_proto::CancelRequest {
         let mut p = Protocol::new(s);
         let n = p.pending_send().len();
         p.advance_send(n);
-        let mut k = setup.pid.to_be_bytes().to_vec();
-        k.extend(std::iter::repeat_n(0xc3, secret_len));
-        p.receive(&auth(0, &[]));
-        p.receive(&frame(b'K', &k));
-        p.receive(&frame(b'Z', b"I"));
+        p.receive(&auth_ok());
+        p.receive(&key(setup.pid, &vec![0xc3; secret_len]));
+        p.receive(&ready(b'I'));
         while p.poll_event().is_some() {}
         p.cancel_request()
     };
-    key(setup.long_key)
-        .or_else(|_| key(None))
+    request_for(setup.long_key)
+        .or_else(|_| request_for(None))
         .expect("a 4-byte key makes a cancel request")
 }
 

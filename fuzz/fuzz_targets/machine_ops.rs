@@ -12,6 +12,10 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use hyperwire_proto::testing::{
+    auth_ok, complete, copy_data, copy_response, data_row, empty, fields, key, msg, notice,
+    notification, param, param_desc, ready, row_desc_with,
+};
 use hyperwire_proto::{Event, Protocol, RequestId, Settings};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeSet;
@@ -69,43 +73,33 @@ enum Canned {
     ParameterStatus,
 }
 
-fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    v.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    v.extend_from_slice(body);
-    v
-}
-
 fn canned(c: Canned) -> Vec<u8> {
     match c {
-        Canned::ParseComplete => frame(b'1', b""),
-        Canned::BindComplete => frame(b'2', b""),
-        Canned::CloseComplete => frame(b'3', b""),
-        Canned::NoData => frame(b'n', b""),
-        Canned::ParameterDescription => frame(b't', &[0, 1, 0, 0, 0, 23]),
-        Canned::RowDescription => {
-            let mut b = vec![0, 1];
-            b.extend_from_slice(b"c\0");
-            b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 23, 0, 4, 0xff, 0xff, 0xff, 0xff]);
-            b.extend_from_slice(&[0, 0]);
-            frame(b'T', &b)
-        }
-        Canned::DataRow => frame(b'D', &[0, 1, 0, 0, 0, 1, b'1']),
-        Canned::DataRowNull => frame(b'D', &[0, 1, 0xff, 0xff, 0xff, 0xff]),
-        Canned::CommandComplete => frame(b'C', b"SELECT 1\0"),
-        Canned::EmptyQuery => frame(b'I', b""),
-        Canned::PortalSuspended => frame(b's', b""),
-        Canned::Error => frame(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0"),
-        Canned::ReadyIdle => frame(b'Z', b"I"),
-        Canned::ReadyInTransaction => frame(b'Z', b"T"),
-        Canned::ReadyFailed => frame(b'Z', b"E"),
-        Canned::CopyInResponse => frame(b'G', &[0, 0, 1, 0, 0]),
-        Canned::CopyOutResponse => frame(b'H', &[0, 0, 1, 0, 0]),
-        Canned::CopyData => frame(b'd', b"1\n"),
-        Canned::CopyDone => frame(b'c', b""),
-        Canned::Notice => frame(b'N', b"SWARNING\0C01000\0Mhi\0\0"),
-        Canned::Notification => frame(b'A', b"\0\0\0\x07ch\0payload\0"),
-        Canned::ParameterStatus => frame(b'S', b"TimeZone\0UTC\0"),
+        Canned::ParseComplete => empty(b'1'),
+        Canned::BindComplete => empty(b'2'),
+        Canned::CloseComplete => empty(b'3'),
+        Canned::NoData => empty(b'n'),
+        Canned::ParameterDescription => param_desc(&[23]),
+        Canned::RowDescription => row_desc_with(&[("c", 23, 4, 0)]),
+        Canned::DataRow => data_row(&[Some(b"1")]),
+        Canned::DataRowNull => data_row(&[None]),
+        Canned::CommandComplete => complete("SELECT 1"),
+        Canned::EmptyQuery => empty(b'I'),
+        Canned::PortalSuspended => empty(b's'),
+        Canned::Error => fields(
+            b'E',
+            &[(b'S', "ERROR"), (b'C', "22012"), (b'M', "division by zero")],
+        ),
+        Canned::ReadyIdle => ready(b'I'),
+        Canned::ReadyInTransaction => ready(b'T'),
+        Canned::ReadyFailed => ready(b'E'),
+        Canned::CopyInResponse => copy_response(b'G', 1),
+        Canned::CopyOutResponse => copy_response(b'H', 1),
+        Canned::CopyData => copy_data(b"1\n"),
+        Canned::CopyDone => empty(b'c'),
+        Canned::Notice => notice("hi"),
+        Canned::Notification => notification(7, "ch", "payload"),
+        Canned::ParameterStatus => param("TimeZone", "UTC"),
     }
 }
 
@@ -156,9 +150,16 @@ impl Contract {
         }
         if self.fatal {
             assert!(!p.is_healthy());
-            assert!(p.query("SELECT 1").is_err(), "a fatal machine took a request");
+            assert!(
+                p.query("SELECT 1").is_err(),
+                "a fatal machine took a request"
+            );
         } else if p.is_healthy() && p.pending_responses() == 0 && !p.in_copy_in() {
-            assert!(self.open.is_empty(), "requests never ended: {:?}", self.open);
+            assert!(
+                self.open.is_empty(),
+                "requests never ended: {:?}",
+                self.open
+            );
         }
     }
 }
@@ -169,9 +170,9 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut p = Protocol::new(s);
     let n = p.pending_send().len();
     p.advance_send(n);
-    p.receive(&frame(b'R', &[0, 0, 0, 0]));
-    p.receive(&frame(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
-    p.receive(&frame(b'Z', b"I"));
+    p.receive(&auth_ok());
+    p.receive(&key(1, &[0, 0, 0, 2]));
+    p.receive(&ready(b'I'));
     while p.poll_event().is_some() {}
     assert!(p.is_ready());
 
@@ -206,7 +207,11 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Sync => c.issued(p.sync()),
             Op::Flush => drop(p.flush()),
             Op::Abandon(i) => {
-                if let Some(id) = c.issued.get(usize::from(i) % c.issued.len().max(1)).copied() {
+                if let Some(id) = c
+                    .issued
+                    .get(usize::from(i) % c.issued.len().max(1))
+                    .copied()
+                {
                     if p.abandon(id) && !c.abandoned.contains(&id) {
                         assert!(c.open.remove(&id), "abandoned a request not open: {id:?}");
                         c.abandoned.insert(id);
@@ -217,7 +222,7 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::CopyDone => drop(p.copy_done()),
             Op::CopyFail => drop(p.copy_fail("no")),
             Op::Canned(m) => p.receive(&canned(m)),
-            Op::Server { tag, body } => p.receive(&frame(tag, &body)),
+            Op::Server { tag, body } => p.receive(&msg(tag, &body)),
             Op::Raw(bytes) => p.receive(&bytes),
         }
         c.poll(&mut p);

@@ -14,40 +14,15 @@
 
 use std::collections::BTreeSet;
 
+use hyperwire_proto::testing::{
+    auth_ok, complete, copy_data, copy_response, data_row, empty, key, param, ready, row_desc_with,
+    sasl,
+};
 use hyperwire_proto::{Event, Protocol, RequestId, Settings};
 use libfuzzer_sys::fuzz_target;
 
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    v.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    v.extend_from_slice(body);
-    v
-}
-
-fn row_desc(n: u16) -> Vec<u8> {
-    let mut b = n.to_be_bytes().to_vec();
-    for i in 0..n {
-        b.extend_from_slice(format!("c{i}\0").as_bytes());
-        b.extend_from_slice(&0u32.to_be_bytes());
-        b.extend_from_slice(&0i16.to_be_bytes());
-        b.extend_from_slice(&23u32.to_be_bytes());
-        b.extend_from_slice(&4i16.to_be_bytes());
-        b.extend_from_slice(&(-1i32).to_be_bytes());
-        b.extend_from_slice(&0i16.to_be_bytes());
-    }
-    msg(b'T', &b)
-}
-
-fn data_row(v: &[u8]) -> Vec<u8> {
-    let mut b = 1u16.to_be_bytes().to_vec();
-    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
-    b.extend_from_slice(v);
-    msg(b'D', &b)
-}
-
-fn copy_response(tag: u8) -> Vec<u8> {
-    msg(tag, &[0, 0, 1, 0, 0])
-}
+/// The one column of the scripted results: `c0 int4`.
+const INT4_COLUMN: &[(&str, u32, i16, i16)] = &[("c0", 23, 4, 0)];
 
 /// What the scripted conversation leaves open.
 struct Scene {
@@ -73,25 +48,25 @@ fn scene(state: u8) -> Scene {
     match state % 9 {
         // Inside SCRAM: AuthenticationSASL answered, server-first expected.
         7 => {
-            p.receive(&msg(b'R', b"\0\0\0\x0aSCRAM-SHA-256\0\0"));
+            p.receive(&sasl(&["SCRAM-SHA-256"]));
             drain(&mut p);
             assert!(p.is_healthy(), "script: SASL");
             return Scene { p, open };
         }
         // AuthenticationOk seen; parameters and the key until ReadyForQuery.
         8 => {
-            p.receive(&msg(b'R', &[0, 0, 0, 0]));
-            p.receive(&msg(b'S', b"server_version\x0015.0\0"));
+            p.receive(&auth_ok());
+            p.receive(&param("server_version", "15.0"));
             drain(&mut p);
             assert!(p.is_healthy(), "script: auth ok");
             return Scene { p, open };
         }
         _ => {}
     }
-    p.receive(&msg(b'R', &[0, 0, 0, 0]));
-    p.receive(&msg(b'S', b"server_version\x0015.0\0"));
-    p.receive(&msg(b'K', &[0, 0, 0, 42, 1, 2, 3, 4]));
-    p.receive(&msg(b'Z', b"I"));
+    p.receive(&auth_ok());
+    p.receive(&param("server_version", "15.0"));
+    p.receive(&key(42, &[1, 2, 3, 4]));
+    p.receive(&ready(b'I'));
     drain(&mut p);
     assert!(p.is_ready(), "script: startup");
     let mut add = |r: Result<RequestId, hyperwire_proto::Error>| {
@@ -106,8 +81,8 @@ fn scene(state: u8) -> Scene {
         1 => {
             let r = p.query("SELECT 1");
             add(r);
-            p.receive(&row_desc(1));
-            p.receive(&data_row(b"1"));
+            p.receive(&row_desc_with(INT4_COLUMN));
+            p.receive(&data_row(&[Some(b"1")]));
         }
         // Mid-rows of an extended Execute (portal with max_rows).
         2 => {
@@ -120,16 +95,16 @@ fn scene(state: u8) -> Scene {
                 .sync()
                 .finish();
             add(r);
-            p.receive(&msg(b'1', &[]));
-            p.receive(&msg(b'2', &[]));
-            p.receive(&row_desc(1));
-            p.receive(&data_row(b"7"));
+            p.receive(&empty(b'1'));
+            p.receive(&empty(b'2'));
+            p.receive(&row_desc_with(INT4_COLUMN));
+            p.receive(&data_row(&[Some(b"7")]));
         }
         // COPY FROM STDIN, the caller sending data.
         3 => {
             let r = p.query("COPY t FROM STDIN");
             add(r);
-            p.receive(&copy_response(b'G'));
+            p.receive(&copy_response(b'G', 1));
             drain(&mut p);
             let _ = p.copy_data(b"1\n");
         }
@@ -137,8 +112,8 @@ fn scene(state: u8) -> Scene {
         4 => {
             let r = p.query("COPY t TO STDOUT");
             add(r);
-            p.receive(&copy_response(b'H'));
-            p.receive(&msg(b'd', b"1\n"));
+            p.receive(&copy_response(b'H', 1));
+            p.receive(&copy_data(b"1\n"));
         }
         // A pipeline: simple query, prepare, execute, a sync; the first half answered.
         5 => {
@@ -154,18 +129,18 @@ fn scene(state: u8) -> Scene {
             add(r);
             let r = p.sync();
             add(r);
-            p.receive(&row_desc(1));
-            p.receive(&data_row(b"1"));
-            p.receive(&msg(b'C', b"SELECT 1\0"));
-            p.receive(&msg(b'Z', b"I"));
-            p.receive(&msg(b'1', &[]));
+            p.receive(&row_desc_with(INT4_COLUMN));
+            p.receive(&data_row(&[Some(b"1")]));
+            p.receive(&complete("SELECT 1"));
+            p.receive(&ready(b'I'));
+            p.receive(&empty(b'1'));
         }
         // Inside a failed transaction, a query pending.
         6 => {
             let r = p.query("BEGIN");
             add(r);
-            p.receive(&msg(b'C', b"BEGIN\0"));
-            p.receive(&msg(b'Z', b"E"));
+            p.receive(&complete("BEGIN"));
+            p.receive(&ready(b'E'));
             let r = p.query("SELECT 1");
             add(r);
         }
@@ -229,7 +204,10 @@ fn run(state: u8, bytes: &[u8], chunk: usize) -> Vec<String> {
     check(&mut p, &mut log);
     assert!(fatal, "EOF did not make the machine fatal");
     assert!(!p.is_healthy());
-    assert!(p.query("SELECT 1").is_err(), "a fatal machine took a request");
+    assert!(
+        p.query("SELECT 1").is_err(),
+        "a fatal machine took a request"
+    );
     log
 }
 

@@ -80,19 +80,14 @@ impl<T> InFlight<T> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use hyperwire_proto::testing;
 
     fn ids() -> Vec<RequestId> {
         // RequestIds come from a machine: make a few real ones.
         let mut p = hyperwire_proto::Protocol::new(hyperwire_proto::Settings::new("u"));
         let n = p.pending_send().len();
         p.advance_send(n);
-        let mut ready = Vec::new();
-        for (tag, body) in [(b'R', &[0u8, 0, 0, 0][..]), (b'Z', &b"I"[..])] {
-            ready.push(tag);
-            ready.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
-            ready.extend_from_slice(body);
-        }
-        p.receive(&ready);
+        p.receive(&testing::cat(&[testing::auth_ok(), testing::ready(b'I')]));
         while p.poll_event().is_some() {}
         (0..6)
             .map(|i| p.query(&format!("SELECT {i}")).unwrap())

@@ -12,31 +12,20 @@
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use hyperwire_proto::testing::{auth_ok, cat, data_row, ready};
 use hyperwire_proto::{Event, Protocol, Settings};
 
 const ROWS: usize = 1_000_000;
 
-fn msg(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
-    out.push(tag);
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-}
-
 /// The result of `SELECT i::int8, ('row'||i)::text, (i*0.5)::float8` in binary format.
 fn rows() -> Vec<u8> {
     let mut out = Vec::with_capacity(ROWS * 48);
-    let mut body = Vec::new();
     for i in 0..ROWS {
-        body.clear();
-        body.extend_from_slice(&3u16.to_be_bytes());
-        body.extend_from_slice(&8i32.to_be_bytes());
-        body.extend_from_slice(&(i as i64).to_be_bytes());
-        let text = format!("row{i}");
-        body.extend_from_slice(&(text.len() as i32).to_be_bytes());
-        body.extend_from_slice(text.as_bytes());
-        body.extend_from_slice(&8i32.to_be_bytes());
-        body.extend_from_slice(&(i as f64 * 0.5).to_be_bytes());
-        msg(&mut out, b'D', &body);
+        out.extend(data_row(&[
+            Some(&(i as i64).to_be_bytes()),
+            Some(format!("row{i}").as_bytes()),
+            Some(&(i as f64 * 0.5).to_be_bytes()),
+        ]));
     }
     out
 }
@@ -45,10 +34,7 @@ fn ready_machine() -> Protocol {
     let mut p = Protocol::new(Settings::new("bench"));
     let n = p.pending_send().len();
     p.advance_send(n);
-    let mut startup = Vec::new();
-    msg(&mut startup, b'R', &0i32.to_be_bytes());
-    msg(&mut startup, b'Z', b"I");
-    p.receive(&startup);
+    p.receive(&cat(&[auth_ok(), ready(b'I')]));
     while p.poll_event().is_some() {}
     // The rows answer an Execute (the Bind's answer is not part of the measurement).
     p.request().execute("", 0).finish().unwrap();

@@ -15,6 +15,8 @@ use hyperwire_proto::codec::{
     FieldDescription, Format, Header, ParameterTypes, ProtocolVersion, RowDescription, StrList,
     Target, TransactionStatus, HEADER_LEN, MAX_CANCEL_KEY_LEN,
 };
+// Frames a body as the server does (the test encoder's last step).
+use hyperwire_proto::testing::msg as frame;
 use hyperwire_proto::{EncodeError, ProtocolError};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -92,13 +94,6 @@ fn put_cstr(b: &mut Vec<u8>, s: &[u8]) {
 
 fn count16(n: usize) -> [u8; 2] {
     u16::try_from(n).unwrap().to_be_bytes()
-}
-
-fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut f = vec![tag];
-    f.extend_from_slice(&i32::try_from(body.len() + 4).unwrap().to_be_bytes());
-    f.extend_from_slice(body);
-    f
 }
 
 const BACKEND_TAGS: &[u8] = b"RK23CdcGHWDIEVvnNAtS1sZT";

@@ -163,19 +163,10 @@ fn scram_machine() -> Protocol {
     p
 }
 
-fn sasl_offer(mechs: &[&str]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for m in mechs {
-        b.extend(cstr(m));
-    }
-    b.push(0);
-    auth(10, &b)
-}
-
 #[test]
 fn scram_sha_256_full_exchange() {
     let mut p = scram_machine();
-    p.receive(&sasl_offer(&["SCRAM-SHA-256"]));
+    p.receive(&sasl(&["SCRAM-SHA-256"]));
     assert!(drain(&mut p).is_empty());
     let sent = split_client(&take_sent(&mut p), false);
     let mut expected = cstr("SCRAM-SHA-256");
@@ -199,7 +190,7 @@ fn scram_sha_256_full_exchange() {
 #[test]
 fn scram_cache_reuses_the_salted_password() {
     let mut p = scram_machine();
-    p.receive(&sasl_offer(&["SCRAM-SHA-256"]));
+    p.receive(&sasl(&["SCRAM-SHA-256"]));
     p.receive(&auth(11, SERVER_FIRST.as_bytes()));
     drain(&mut p);
     let cached = p.scram_salted_password().unwrap().clone();
@@ -209,7 +200,7 @@ fn scram_cache_reuses_the_salted_password() {
     let mut q = Protocol::new(s);
     deterministic_nonce(&mut q, NONCE);
     take_sent(&mut q);
-    q.receive(&sasl_offer(&["SCRAM-SHA-256"]));
+    q.receive(&sasl(&["SCRAM-SHA-256"]));
     q.receive(&auth(11, SERVER_FIRST.as_bytes()));
     drain(&mut q);
     let sent = split_client(&take_sent(&mut q), false);
@@ -219,7 +210,7 @@ fn scram_cache_reuses_the_salted_password() {
 #[test]
 fn scram_wrong_server_signature_is_fatal() {
     let mut p = scram_machine();
-    p.receive(&sasl_offer(&["SCRAM-SHA-256"]));
+    p.receive(&sasl(&["SCRAM-SHA-256"]));
     p.receive(&auth(11, SERVER_FIRST.as_bytes()));
     drain(&mut p);
     take_sent(&mut p);
@@ -238,7 +229,7 @@ fn scram_wrong_server_signature_is_fatal() {
 #[test]
 fn authentication_ok_before_scram_final_is_fatal() {
     let mut p = scram_machine();
-    p.receive(&sasl_offer(&["SCRAM-SHA-256"]));
+    p.receive(&sasl(&["SCRAM-SHA-256"]));
     p.receive(&auth(11, SERVER_FIRST.as_bytes()));
     p.receive(&trust_startup());
     let ev = drain(&mut p);
@@ -253,7 +244,7 @@ fn channel_binding_require_refuses_plain_tcp_before_any_secret() {
         .channel_binding(ChannelBinding::Require);
     let mut p = Protocol::new(s);
     take_sent(&mut p);
-    p.receive(&sasl_offer(&["SCRAM-SHA-256"]));
+    p.receive(&sasl(&["SCRAM-SHA-256"]));
     drain(&mut p);
     assert!(matches!(
         p.error(),
@@ -265,7 +256,7 @@ fn channel_binding_require_refuses_plain_tcp_before_any_secret() {
 #[test]
 fn scram_plus_offered_without_tls_is_refused() {
     let mut p = scram_machine();
-    p.receive(&sasl_offer(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+    p.receive(&sasl(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
     drain(&mut p);
     assert!(matches!(
         p.error(),
@@ -285,7 +276,7 @@ fn scram_plus_binds_to_the_tls_certificate_hash() {
     assert!(p.wants_tls_handshake());
     p.tls_established(Some(vec![0xab; 32])).unwrap();
     take_sent(&mut p);
-    p.receive(&sasl_offer(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+    p.receive(&sasl(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
     drain(&mut p);
     let sent = split_client(&take_sent(&mut p), false);
     let body = &sent[0].1;

@@ -18,7 +18,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hyperwire_proto::auth::ScramError;
+use hyperwire_proto::testing::{
+    auth, auth_ok, cat, complete, copy_data, copy_response, empty, fields, fields_raw, key, msg,
+    negotiate_version, notification, param, param_desc, ready, row_desc, sasl, text_row,
+};
 use hyperwire_proto::{AuthError, ClosedReason, DesyncReason, Error as Core, ProtocolError};
+
+/// The type oid of `text`, for the fake servers' columns.
+const TEXT: u32 = 25;
 
 const PASSWORD: &str = "hostile-secret-pw";
 /// Every case must finish within this (the client has connect_timeout=5 too).
@@ -107,18 +114,18 @@ impl Peer {
     /// AuthenticationOk, a parameter, the key, ReadyForQuery.
     fn startup_ok(&mut self) {
         self.send(&cat(&[
-            auth(0, &[]),
+            auth_ok(),
             param("server_version", "15.0"),
             param("client_encoding", "UTF8"),
-            msg(b'K', &[0, 0, 0, 7, 1, 2, 3, 4]),
-            msg(b'Z', b"I"),
+            key(7, &[1, 2, 3, 4]),
+            ready(b'I'),
         ]));
     }
 
     /// Startup with SCRAM up to the client's first message; returns its nonce.
     fn scram_start(&mut self) -> Option<String> {
         self.read_startup()?;
-        self.send(&auth(10, b"SCRAM-SHA-256\0\0"));
+        self.send(&sasl(&["SCRAM-SHA-256"]));
         let body = self.expect(b'p')?;
         let nul = body.iter().position(|&b| b == 0)?;
         let first = String::from_utf8(body.get(nul + 5..)?.to_vec()).ok()?;
@@ -197,66 +204,6 @@ impl FakeServer {
             .map(|m| m.into_inner().unwrap())
             .unwrap_or_else(|a| a.lock().unwrap().clone())
     }
-}
-
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    v.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    v.extend_from_slice(body);
-    v
-}
-
-fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
-    parts.concat()
-}
-
-fn auth(code: i32, extra: &[u8]) -> Vec<u8> {
-    let mut b = code.to_be_bytes().to_vec();
-    b.extend_from_slice(extra);
-    msg(b'R', &b)
-}
-
-fn param(name: &str, value: &str) -> Vec<u8> {
-    msg(b'S', format!("{name}\0{value}\0").as_bytes())
-}
-
-fn row_desc(names: &[&str]) -> Vec<u8> {
-    let mut b = (names.len() as u16).to_be_bytes().to_vec();
-    for name in names {
-        b.extend_from_slice(name.as_bytes());
-        b.push(0);
-        b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 25, 0xff, 0xff]);
-        b.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0]);
-    }
-    msg(b'T', &b)
-}
-
-fn data_row(cols: &[&str]) -> Vec<u8> {
-    let mut b = (cols.len() as u16).to_be_bytes().to_vec();
-    for c in cols {
-        b.extend_from_slice(&(c.len() as i32).to_be_bytes());
-        b.extend_from_slice(c.as_bytes());
-    }
-    msg(b'D', &b)
-}
-
-fn complete(tag: &str) -> Vec<u8> {
-    msg(b'C', format!("{tag}\0").as_bytes())
-}
-
-fn ready() -> Vec<u8> {
-    msg(b'Z', b"I")
-}
-
-fn error_fields(fields: &[(u8, &[u8])]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for (code, value) in fields {
-        b.push(*code);
-        b.extend_from_slice(value);
-        b.push(0);
-    }
-    b.push(0);
-    b
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -670,7 +617,7 @@ fn cases() -> Vec<Case> {
             queries: &[],
             script: |p| {
                 if p.read_startup().is_some() {
-                    p.send(&auth(10, b"SCRAM-SHA-256\0\0"));
+                    p.send(&sasl(&["SCRAM-SHA-256"]));
                     p.expect(b'p');
                 }
             },
@@ -693,7 +640,7 @@ fn cases() -> Vec<Case> {
             queries: &[],
             script: |p| {
                 if p.read_startup().is_some() {
-                    p.send(&auth(10, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"));
+                    p.send(&sasl(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
                     p.expect(b'p');
                 }
             },
@@ -731,7 +678,7 @@ fn cases() -> Vec<Case> {
                 if let Some((80_877_103, _)) = p.read_initial() {
                     // One write: the answer and an injected AuthenticationOk.
                     let mut b = b"S".to_vec();
-                    b.extend(auth(0, &[]));
+                    b.extend(auth_ok());
                     p.send(&b);
                 }
             },
@@ -834,7 +781,7 @@ fn cases() -> Vec<Case> {
                 if p.read_startup().is_some() {
                     p.startup_ok();
                     p.expect(b'Q');
-                    p.send(&row_desc(&["a"]));
+                    p.send(&row_desc(&[("a", TEXT)]));
                     p.send(&[b'D', 0x3f, 0xff, 0xff, 0x00]);
                     p.send(&vec![0; 1 << 20]);
                     p.close();
@@ -877,7 +824,11 @@ fn cases() -> Vec<Case> {
                 if p.read_startup().is_some() {
                     p.startup_ok();
                     p.expect(b'Q');
-                    p.send(&cat(&[row_desc(&["a"]), msg(b'~', b"x"), ready()]));
+                    p.send(&cat(&[
+                        row_desc(&[("a", TEXT)]),
+                        msg(b'~', b"x"),
+                        ready(b'I'),
+                    ]));
                 }
             },
             check: |o, _| {
@@ -902,10 +853,10 @@ fn cases() -> Vec<Case> {
                     // Says 2 columns, holds one.
                     let bad = msg(b'D', &[0, 2, 0, 0, 0, 1, b'1']);
                     p.send(&cat(&[
-                        row_desc(&["a"]),
+                        row_desc(&[("a", TEXT)]),
                         bad,
                         complete("SELECT 1"),
-                        ready(),
+                        ready(b'I'),
                     ]));
                 }
             },
@@ -933,10 +884,10 @@ fn cases() -> Vec<Case> {
                     p.expect(b'Q');
                     let bad = msg(b'D', &[0, 1, 0, 0, 0, 9, b'1', b'2']);
                     p.send(&cat(&[
-                        row_desc(&["a"]),
+                        row_desc(&[("a", TEXT)]),
                         bad,
                         complete("SELECT 1"),
-                        ready(),
+                        ready(b'I'),
                     ]));
                 }
             },
@@ -962,10 +913,10 @@ fn cases() -> Vec<Case> {
                     p.startup_ok();
                     p.expect(b'Q');
                     p.send(&cat(&[
-                        row_desc(&["a"]),
-                        data_row(&["1", "2"]),
+                        row_desc(&[("a", TEXT)]),
+                        text_row(&["1", "2"]),
                         complete("SELECT 1"),
-                        ready(),
+                        ready(b'I'),
                     ]));
                 }
             },
@@ -993,18 +944,21 @@ fn cases() -> Vec<Case> {
                 if p.read_startup().is_some() {
                     p.startup_ok();
                     p.expect(b'Q');
-                    let e = error_fields(&[
-                        (b'S', b"ERROR"),
-                        (b'C', b"XX000"),
-                        (b'M', b"bad \xff\xfe bytes"),
-                    ]);
-                    p.send(&cat(&[msg(b'E', &e), ready()]));
+                    let e = fields_raw(
+                        b'E',
+                        &[
+                            (b'S', b"ERROR"),
+                            (b'C', b"XX000"),
+                            (b'M', b"bad \xff\xfe bytes"),
+                        ],
+                    );
+                    p.send(&cat(&[e, ready(b'I')]));
                     p.expect(b'Q');
                     p.send(&cat(&[
-                        row_desc(&["a"]),
-                        data_row(&["2"]),
+                        row_desc(&[("a", TEXT)]),
+                        text_row(&["2"]),
                         complete("SELECT 1"),
-                        ready(),
+                        ready(b'I'),
                     ]));
                 }
             },
@@ -1028,12 +982,15 @@ fn cases() -> Vec<Case> {
             queries: &[],
             script: |p| {
                 if p.read_startup().is_some() {
-                    let e = error_fields(&[
-                        (b'S', b"FATAL"),
-                        (b'C', b"28000"),
-                        (b'M', b"no \xc3\x28 entry"),
-                    ]);
-                    p.send(&msg(b'E', &e));
+                    let e = fields_raw(
+                        b'E',
+                        &[
+                            (b'S', b"FATAL"),
+                            (b'C', b"28000"),
+                            (b'M', b"no \xc3\x28 entry"),
+                        ],
+                    );
+                    p.send(&e);
                 }
             },
             check: |o, _| {
@@ -1049,8 +1006,11 @@ fn cases() -> Vec<Case> {
                 if p.read_startup().is_some() {
                     p.startup_ok();
                     p.expect(b'Q');
-                    let row = data_row(&["hello"]);
-                    p.send(&cat(&[row_desc(&["a"]), row[..row.len() - 3].to_vec()]));
+                    let row = text_row(&["hello"]);
+                    p.send(&cat(&[
+                        row_desc(&[("a", TEXT)]),
+                        row[..row.len() - 3].to_vec(),
+                    ]));
                     p.close();
                 }
             },
@@ -1073,7 +1033,7 @@ fn cases() -> Vec<Case> {
                 if p.read_startup().is_some() {
                     p.startup_ok();
                     p.expect(b'Q');
-                    p.send(&cat(&[row_desc(&["a"]), data_row(&["1"])]));
+                    p.send(&cat(&[row_desc(&[("a", TEXT)]), text_row(&["1"])]));
                     p.close();
                 }
             },
@@ -1096,19 +1056,19 @@ fn cases() -> Vec<Case> {
                     p.startup_ok();
                     p.expect(b'Q');
                     p.send(&cat(&[
-                        row_desc(&["a"]),
-                        data_row(&["1"]),
+                        row_desc(&[("a", TEXT)]),
+                        text_row(&["1"]),
                         complete("SELECT 1"),
-                        ready(),
-                        ready(),
+                        ready(b'I'),
+                        ready(b'I'),
                     ]));
                     // Whatever comes next, answer it as if for the extra one.
                     if p.expect(b'Q').is_some() {
                         p.send(&cat(&[
-                            row_desc(&["a"]),
-                            data_row(&["wrong"]),
+                            row_desc(&[("a", TEXT)]),
+                            text_row(&["wrong"]),
                             complete("SELECT 1"),
-                            ready(),
+                            ready(b'I'),
                         ]));
                     }
                 }
@@ -1141,15 +1101,15 @@ fn cases() -> Vec<Case> {
                 p.startup_ok();
                 if p.expect(b'Q').is_some() {
                     p.send(&cat(&[
-                        row_desc(&["a"]),
-                        data_row(&["1"]),
+                        row_desc(&[("a", TEXT)]),
+                        text_row(&["1"]),
                         complete("SELECT 1"),
-                        ready(),
+                        ready(b'I'),
                     ]));
                 }
                 // No CommandComplete, EmptyQueryResponse or ErrorResponse first.
                 if p.expect(b'Q').is_some() {
-                    p.send(&ready());
+                    p.send(&ready(b'I'));
                 }
             },
             check: |o, _| {
@@ -1199,7 +1159,7 @@ fn cases() -> Vec<Case> {
             queries: &[],
             script: |p| {
                 if p.read_startup().is_some() {
-                    p.send(&msg(b'v', &[0, 3, 0, 9, 0, 0, 0, 0]));
+                    p.send(&negotiate_version(0x0003_0009, &[]));
                 }
             },
             check: |o, _| {
@@ -1218,7 +1178,7 @@ fn cases() -> Vec<Case> {
             queries: &[],
             script: |p| {
                 if p.read_startup().is_some() {
-                    p.send(&msg(b'v', &[0, 3, 0, 0, 0, 0, 0, 0]));
+                    p.send(&negotiate_version(0x0003_0000, &[]));
                 }
             },
             check: |o, _| {
@@ -1241,14 +1201,14 @@ fn cases() -> Vec<Case> {
                     return;
                 };
                 assert_eq!(code, 0x0003_0002, "the client asked for 3.2");
-                p.send(&msg(b'v', &[0, 3, 0, 0, 0, 0, 0, 0]));
+                p.send(&negotiate_version(0x0003_0000, &[]));
                 p.startup_ok();
                 p.expect(b'Q');
                 p.send(&cat(&[
-                    row_desc(&["a"]),
-                    data_row(&["1"]),
+                    row_desc(&[("a", TEXT)]),
+                    text_row(&["1"]),
                     complete("SELECT 1"),
-                    ready(),
+                    ready(b'I'),
                 ]));
             },
             check: |o, _| {
@@ -1268,21 +1228,18 @@ fn cases() -> Vec<Case> {
                 }
                 p.startup_ok();
                 p.expect(b'Q');
-                let notice = msg(
-                    b'N',
-                    &error_fields(&[(b'S', b"NOTICE"), (b'C', b"00000"), (b'M', b"hello")]),
-                );
-                let notification = msg(b'A', b"\0\0\0\x09chan\0payload\0");
+                let notice = fields(b'N', &[(b'S', "NOTICE"), (b'C', "00000"), (b'M', "hello")]);
+                let notification = notification(9, "chan", "payload");
                 p.send(&cat(&[
-                    row_desc(&["a"]),
-                    data_row(&["1"]),
+                    row_desc(&[("a", TEXT)]),
+                    text_row(&["1"]),
                     notice,
-                    data_row(&["2"]),
+                    text_row(&["2"]),
                     param("TimeZone", "Antarctica/Troll"),
-                    data_row(&["3"]),
+                    text_row(&["3"]),
                     notification,
                     complete("SELECT 3"),
-                    ready(),
+                    ready(b'I'),
                 ]));
             },
             check: |o, _| {
@@ -1371,35 +1328,31 @@ fn copy_out_error_after_data_in_one_read_is_reported() {
         if peer.expect(b'Q').is_none() {
             return;
         }
-        let copy_out = msg(b'H', &[0, 0, 1, 0, 0]);
+        let copy_out = copy_response(b'H', 1);
         // An empty message alone in a write, then data and the error together.
-        peer.send(&cat(&[copy_out, msg(b'd', b"")]));
+        peer.send(&cat(&[copy_out, copy_data(b"")]));
         std::thread::sleep(Duration::from_millis(50));
         peer.send(&cat(&[
-            msg(b'd', b"1\n"),
-            msg(b'd', b""),
-            msg(b'd', b"2\n"),
-            msg(
+            copy_data(b"1\n"),
+            copy_data(b""),
+            copy_data(b"2\n"),
+            fields(
                 b'E',
-                &error_fields(&[
-                    (b'S', b"ERROR"),
-                    (b'C', b"22012"),
-                    (b'M', b"division by zero"),
-                ]),
+                &[(b'S', "ERROR"), (b'C', "22012"), (b'M', "division by zero")],
             ),
-            ready(),
+            ready(b'I'),
         ]));
         // The next query on the same connection.
         if peer.expect(b'P').is_none() {
             return;
         }
         peer.send(&cat(&[
-            msg(b'1', b""),
-            msg(b't', &[0, 0]),
-            msg(b'T', &[0, 0]),
-            msg(b'2', b""),
+            empty(b'1'),
+            param_desc(&[]),
+            row_desc(&[]),
+            empty(b'2'),
             complete("SELECT 0"),
-            ready(),
+            ready(b'I'),
         ]));
     }
     use futures_core::Stream;
