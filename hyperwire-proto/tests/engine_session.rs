@@ -355,3 +355,45 @@ fn giving_up_on_requests_that_already_ended_settles_nothing_even_with_close() {
     assert!(s.protocol().is_healthy());
     assert_eq!(query_one(&mut s), 5);
 }
+
+#[test]
+fn every_request_read_to_its_end_is_untracked() {
+    // A cached query forgets its request id once finished: the session must
+    // untrack the id it tracked, or the list grows with every query (and each
+    // lookup with it).
+    let mut s = session();
+    let v = 1i64;
+    for i in 0..50 {
+        let params = EncodedParams::new(&[&v as &dyn ToSql], None).unwrap();
+        let (p, cache, _) = s.parts();
+        let mut r = QueryReader::send(p, cache, "SELECT $1::int8", params).unwrap();
+        let _ = tags(&mut s);
+        let answer = if i == 0 {
+            cat(&[
+                empty(b'1'),
+                msg(b't', &[0, 1, 0, 0, 0, 20]),
+                row_desc(&[("v", 20)]),
+                empty(b'2'),
+                data_row(&[Some(b"1")]),
+                complete("SELECT 1"),
+                ready(b'I'),
+            ])
+        } else {
+            cat(&[
+                empty(b'2'),
+                data_row(&[Some(&1i64.to_be_bytes())]),
+                complete("SELECT 1"),
+                ready(b'I'),
+            ])
+        };
+        assert!(matches!(s.read(&mut r, ms(0)), ReadStep::NeedIo));
+        assert_eq!(s.tracked(), 1);
+        s.protocol_mut().receive(&answer);
+        assert!(
+            matches!(s.read(&mut r, ms(0)), ReadStep::Done(Ok(_))),
+            "query {i}"
+        );
+        assert_eq!(s.tracked(), 0, "query {i}");
+    }
+    assert_eq!(s.cache_mut().len(), 1);
+}

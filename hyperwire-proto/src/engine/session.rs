@@ -219,6 +219,12 @@ impl Session {
         }
     }
 
+    /// How many requests (or ranges of a pipeline's requests) callers may
+    /// still give up on.
+    pub fn tracked(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// The request's caller has its whole answer.
     pub fn untrack(&mut self, id: RequestId) {
         self.untrack_range(id, id);
@@ -246,8 +252,11 @@ impl Session {
         }
         match reader.poll(&mut self.proto, &mut self.cache, &mut self.inbox) {
             ReadStep::Done(r) => {
-                self.untrack(reader.request());
-                self.reading = None;
+                // The id tracked, not the reader's now: a finished cached query
+                // no longer names its request.
+                if let Some(id) = self.reading.take() {
+                    self.untrack(id);
+                }
                 self.preparing = None;
                 ReadStep::Done(r)
             }
