@@ -296,7 +296,9 @@ impl<R: Runtime> Connection<R> {
     /// until it ends, so a dropped future is settled.
     pub(crate) async fn read<Rd: Reader>(&mut self, mut reader: Rd) -> Result<Rd::Output> {
         loop {
-            if let ReadStep::Done(r) = self.session.read(&mut reader, self.now()) {
+            let origin = self.origin;
+            let now = move || Timestamp::from_since_origin(origin.elapsed());
+            if let ReadStep::Done(r) = self.session.read(&mut reader, now) {
                 return r.map_err(Error::from);
             }
             self.pump().await?;

@@ -121,7 +121,7 @@ impl Client {
         mut poll: impl FnMut(&mut Session) -> Option<Result<T>>,
     ) -> Result<T> {
         self.conn.session.track(id);
-        self.conn.session.start_wait(clock::now());
+        self.conn.session.start_wait(clock::now);
         loop {
             if let Some(r) = poll(&mut self.conn.session) {
                 self.conn.session.untrack(id);
@@ -180,7 +180,7 @@ impl Client {
     /// Writes everything pending for request `id`, waiting at most the request
     /// timeout for the socket to take it; past it, the timeout policy applies.
     pub(crate) fn flush_request(&mut self, id: RequestId) -> Result<()> {
-        self.conn.session.start_wait(clock::now());
+        self.conn.session.start_wait(clock::now);
         let deadline = self.conn.session.poll_timeout().map(clock::instant);
         match self.conn.flush(deadline) {
             Err(Error::Timeout) => {
@@ -200,9 +200,9 @@ impl Client {
     /// statement cache retry and COPY rule, a COPY's start), applying the request
     /// timeout and its policy.
     pub(crate) fn read<R: Reader>(&mut self, mut reader: R) -> Result<R::Output> {
-        self.conn.session.start_wait(clock::now());
+        self.conn.session.start_wait(clock::now);
         loop {
-            if let ReadStep::Done(r) = self.conn.session.read(&mut reader, clock::now()) {
+            if let ReadStep::Done(r) = self.conn.session.read(&mut reader, clock::now) {
                 if matches!(r, Err(RequestError::TimedOut)) {
                     self.settle();
                 }

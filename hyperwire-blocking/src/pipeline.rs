@@ -128,7 +128,7 @@ impl Iterator for PipelineResults<'_> {
         if let Some(e) = unsent {
             return Some(Err(e));
         }
-        self.client.conn.session.start_wait(clock::now());
+        self.client.conn.session.start_wait(clock::now);
         loop {
             let (proto, cache, inbox) = self.client.conn.session.parts();
             match self.core.poll(proto, cache, inbox) {

@@ -35,7 +35,7 @@ impl Client {
         let mut reader = ScriptReader::send(self.proto(), sql)?;
         let request = reader.request();
         self.conn.session.track(request);
-        self.conn.session.start_wait(clock::now());
+        self.conn.session.start_wait(clock::now);
         loop {
             let (proto, _, inbox) = self.conn.session.parts();
             match reader.poll(proto, inbox)? {
@@ -45,7 +45,7 @@ impl Client {
                 ScriptStep::CopyOutData(data) => handler.copy_out(data),
                 ScriptStep::CopyIn => {
                     self.copy_in_from(&mut reader, handler)?;
-                    self.conn.session.start_wait(clock::now());
+                    self.conn.session.start_wait(clock::now);
                 }
                 ScriptStep::NeedIo => {
                     if let Err(e) = self.wait() {

@@ -43,10 +43,10 @@ fn sleep_query(s: &mut Session) -> QueryReader {
 /// Reads until the deadline passes; the request must time out, not end.
 fn time_out(s: &mut Session, r: &mut QueryReader, timeout_ms: u64) {
     s.set_request_timeout(Some(Duration::from_millis(timeout_ms)));
-    s.start_wait(ms(0));
-    assert!(matches!(s.read(r, ms(1)), ReadStep::NeedIo));
+    s.start_wait(|| ms(0));
+    assert!(matches!(s.read(r, || ms(1)), ReadStep::NeedIo));
     assert_eq!(s.poll_timeout(), Some(ms(timeout_ms)));
-    match s.read(r, ms(timeout_ms)) {
+    match s.read(r, || ms(timeout_ms)) {
         ReadStep::Done(Err(RequestError::TimedOut)) => {}
         other => panic!("{other:?}"),
     }
@@ -106,7 +106,7 @@ fn query_one(s: &mut Session) -> i64 {
         complete("SELECT 1"),
         ready(b'I'),
     ]));
-    match s.read(&mut r, ms(0)) {
+    match s.read(&mut r, || ms(0)) {
         ReadStep::Done(Ok(mut results)) => results.pop().unwrap().rows[0].get::<i64>(0).unwrap(),
         other => panic!("{other:?}"),
     }
@@ -116,9 +116,12 @@ fn query_one(s: &mut Session) -> i64 {
 fn without_a_timeout_a_read_waits_for_ever_and_nothing_is_settled() {
     let mut s = session();
     let mut r = sleep_query(&mut s);
-    s.start_wait(ms(0));
+    s.start_wait(|| ms(0));
     assert_eq!(s.poll_timeout(), None);
-    assert!(matches!(s.read(&mut r, ms(u64::MAX / 2)), ReadStep::NeedIo));
+    assert!(matches!(
+        s.read(&mut r, || ms(u64::MAX / 2)),
+        ReadStep::NeedIo
+    ));
     // Nothing given up: settle has nothing to do, whatever the policy.
     for policy in [AbandonPolicy::Close, AbandonPolicy::CancelThenClose] {
         s.set_abandon_policy(policy);
@@ -236,7 +239,7 @@ fn a_dropped_caller_is_settled_before_the_next_request_with_the_policy() {
     let mut s = session();
     s.set_abandon_policy(AbandonPolicy::CancelThenDrain);
     let mut r = sleep_query(&mut s);
-    assert!(matches!(s.read(&mut r, ms(0)), ReadStep::NeedIo));
+    assert!(matches!(s.read(&mut r, || ms(0)), ReadStep::NeedIo));
     drop(r);
     s.abandon();
     let steps = settle_with(&mut s, ms(10), &cancelled(), 3);
@@ -254,7 +257,7 @@ fn a_statement_being_prepared_is_released_when_its_caller_gives_up() {
     let mut r = QueryReader::send(p, cache, "SELECT $1::int8", params()).unwrap();
     assert!(r.is_preparing());
     let _ = tags(&mut s);
-    assert!(matches!(s.read(&mut r, ms(0)), ReadStep::NeedIo));
+    assert!(matches!(s.read(&mut r, || ms(0)), ReadStep::NeedIo));
     s.abandon();
     // The server answered (its statement exists now, but the cache never saw
     // it described): the cache does not wait for it and prepares afresh.
@@ -347,7 +350,7 @@ fn giving_up_on_requests_that_already_ended_settles_nothing_even_with_close() {
     let mut r = sleep_query(&mut s);
     let id = r.request();
     s.protocol_mut().receive(&cat(&[empty(b'I'), ready(b'I')]));
-    assert!(matches!(s.read(&mut r, ms(0)), ReadStep::Done(Ok(_))));
+    assert!(matches!(s.read(&mut r, || ms(0)), ReadStep::Done(Ok(_))));
     // A caller that tracked it too (a pipeline's range) and gives up late.
     s.track(id);
     s.abandon();
@@ -386,11 +389,11 @@ fn every_request_read_to_its_end_is_untracked() {
                 ready(b'I'),
             ])
         };
-        assert!(matches!(s.read(&mut r, ms(0)), ReadStep::NeedIo));
+        assert!(matches!(s.read(&mut r, || ms(0)), ReadStep::NeedIo));
         assert_eq!(s.tracked(), 1);
         s.protocol_mut().receive(&answer);
         assert!(
-            matches!(s.read(&mut r, ms(0)), ReadStep::Done(Ok(_))),
+            matches!(s.read(&mut r, || ms(0)), ReadStep::Done(Ok(_))),
             "query {i}"
         );
         assert_eq!(s.tracked(), 0, "query {i}");

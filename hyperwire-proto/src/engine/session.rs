@@ -189,8 +189,9 @@ impl Session {
     // ---- time --------------------------------------------------------------
 
     /// A wait for the server starts now: the request timeout counts from here.
-    pub fn start_wait(&mut self, now: Timestamp) {
-        self.deadline = self.request_timeout.map(|t| now.saturating_add(t));
+    /// `now` is called only if there is a timeout (a clock read is not free).
+    pub fn start_wait(&mut self, now: impl FnOnce() -> Timestamp) {
+        self.deadline = self.request_timeout.map(|t| now().saturating_add(t));
     }
 
     /// When the adapter must call back at the latest: the end of a settle step,
@@ -238,7 +239,13 @@ impl Session {
     /// Reads `reader`'s request as far as the received bytes go. Past the
     /// deadline of [`start_wait`](Self::start_wait) the request is abandoned
     /// (see [`abandon`](Self::abandon)) and `Done(Err(TimedOut))` returned.
-    pub fn read<R: Reader>(&mut self, reader: &mut R, now: Timestamp) -> ReadStep<R::Output> {
+    ///
+    /// `now` is called only while a deadline is armed.
+    pub fn read<R: Reader>(
+        &mut self,
+        reader: &mut R,
+        now: impl FnOnce() -> Timestamp,
+    ) -> ReadStep<R::Output> {
         let id = reader.request();
         if self.reading != Some(id) {
             // A new request, or a retry under a new id.
@@ -260,7 +267,7 @@ impl Session {
                 self.preparing = None;
                 ReadStep::Done(r)
             }
-            _ if self.deadline.is_some_and(|d| now >= d) => {
+            _ if self.deadline.is_some_and(|d| now() >= d) => {
                 self.abandon();
                 ReadStep::Done(Err(RequestError::TimedOut))
             }
