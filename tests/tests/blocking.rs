@@ -902,6 +902,54 @@ fn statement_cache_recovers_from_stale_statements() {
 }
 
 #[test]
+fn pipeline_groups_and_execute_many_through_pgbouncer_in_transaction_mode() {
+    use hyperwire_blocking::SyncMode;
+    let s = harness::pgbouncer();
+    // Several clients share the pool's few server connections, in turns.
+    let mut clients: Vec<Client> = (0..4)
+        .map(|_| Client::connect(&s.conninfo(harness::SCRAM_USER)).unwrap())
+        .collect();
+    let table = format!("bouncer_many_{}", std::process::id());
+    clients[0]
+        .batch_execute(&format!("CREATE TABLE {table} (i int8 PRIMARY KEY)"))
+        .unwrap();
+    for (n, c) in clients.iter_mut().enumerate() {
+        let n = n as i64;
+        let mut p = c.pipeline_with(SyncMode::Explicit);
+        p.query("SELECT $1::int8", &[&n]);
+        p.query("SELECT 1/0", &[]);
+        p.query("SELECT 2", &[]);
+        p.sync();
+        p.query("SELECT $1::int8 + 10", &[&n]);
+        let r = p.run().unwrap();
+        assert_eq!(r[0].as_ref().unwrap().rows[0].get::<i64>(0).unwrap(), n);
+        assert_eq!(r[1].as_ref().unwrap_err().sqlstate(), Some("22012"));
+        assert!(skipped(&r[2]), "{:?}", r[2]);
+        assert_eq!(
+            r[3].as_ref().unwrap().rows[0].get::<i64>(0).unwrap(),
+            n + 10
+        );
+
+        // execute_many runs in a transaction of its own: one server connection.
+        let keys: Vec<i64> = (n * 1000..n * 1000 + 1000).collect();
+        let rows: Vec<[&dyn hyperwire_blocking::ToSql; 1]> =
+            keys.iter().map(|k| [k as _]).collect();
+        let rows: Vec<&[&dyn hyperwire_blocking::ToSql]> = rows.iter().map(|r| &r[..]).collect();
+        let sql = format!("INSERT INTO {table} VALUES ($1)");
+        assert_eq!(c.execute_many(&sql, &rows, 100).unwrap(), 1000);
+    }
+    let n: i64 = clients[1]
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .unwrap()
+        .get(0)
+        .unwrap();
+    clients[2]
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .unwrap();
+    assert_eq!(n, 4000);
+}
+
+#[test]
 fn statement_policies_through_pgbouncer_in_transaction_mode() {
     use hyperwire_blocking::StatementPolicy;
     let s = harness::pgbouncer();
