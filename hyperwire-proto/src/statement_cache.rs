@@ -500,17 +500,14 @@ pub fn send_unnamed_synced(
     sync: bool,
 ) -> Result<RequestId, Error> {
     let values = params.values();
-    let request = proto
+    proto
         .request()
         .parse("", sql, &params.types)
         .describe_statement("")
         .bind("", "", &params.formats, &values, &[Format::Text])
-        .execute("", 0);
-    if sync {
-        request.sync().finish()
-    } else {
-        request.finish()
-    }
+        .execute("", 0)
+        .sync_if(sync)
+        .finish()
 }
 
 /// Parses `sql` as the unnamed statement and runs it once with the chosen result

@@ -185,14 +185,11 @@ pub fn execute_prepared_unsynced(
     sync: bool,
 ) -> Result<RequestId, Error> {
     let values = params.values();
-    let request = proto
+    proto
         .request()
         .bind("", &stmt.name, &params.formats, &values, &stmt.formats)
         .describe_portal("")
-        .execute("", 0);
-    if sync {
-        request.sync().finish()
-    } else {
-        request.finish()
-    }
+        .execute("", 0)
+        .sync_if(sync)
+        .finish()
 }

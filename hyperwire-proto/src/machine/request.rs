@@ -198,6 +198,15 @@ impl<'p> RequestBuilder<'p> {
         )
     }
 
+    /// Sync if `sync` (a request that is sometimes the end of its group).
+    pub fn sync_if(self, sync: bool) -> Self {
+        if sync {
+            self.sync()
+        } else {
+            self
+        }
+    }
+
     /// Queues the request.
     pub fn finish(mut self) -> Result<RequestId, Error> {
         if let Some(e) = self.error.take() {
